@@ -1,0 +1,571 @@
+//! The three ways to say how far an account is from liquidation, and the collateral that moves
+//! each of them back to a target.
+//!
+//! Notation (DESIGN.md): equity `E` (margin balance), maintenance `M`, initial margin `IM`.
+//! - margin-ratio buffer `b = 1 − M/E` — the venues' own number;
+//! - cushion `(E − M)/(IM − M)` — the share of the initial-margin cushion still left;
+//! - liquidation distance — the smallest correlated relative move `x` of every mark for which
+//!   `E(x) = M(x)`, with each position's maintenance re-tiered at the moved notional.
+//!
+//! Adding collateral `c` raises `E` by `c` and changes neither `M` nor `IM`, so every metric is
+//! monotone in `c` and each has a closed form for the collateral that restores a target.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use crate::core::tiers::{maintenance_in, TierTable};
+use crate::money::{Price, Qty, Ratio, Usdt};
+
+/// One open position, as the core sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    pub symbol: String,
+    /// Signed size: positive long, negative short.
+    pub size: Qty,
+    pub entry: Price,
+    pub mark: Price,
+    /// Leverage the position was opened at; sets its initial margin (`notional / leverage`).
+    pub leverage: Decimal,
+    pub tiers: Arc<TierTable>,
+}
+
+impl Position {
+    /// Signed notional at mark: what a +1 relative move of the mark adds to equity.
+    pub fn signed_notional(&self) -> Usdt {
+        self.size * self.mark
+    }
+
+    pub fn notional(&self) -> Usdt {
+        self.signed_notional().abs()
+    }
+
+    pub fn initial_margin(&self) -> Usdt {
+        if self.leverage <= Decimal::ZERO {
+            return self.notional();
+        }
+        Usdt(self.notional().0 / self.leverage)
+    }
+
+    pub fn unrealized_pnl(&self) -> Usdt {
+        Usdt(self.size.0 * (self.mark.0 - self.entry.0))
+    }
+}
+
+/// The cross-margin account's figures at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// Margin balance: wallet balance + unrealized PnL.
+    pub equity: Usdt,
+    /// Maintenance margin as the venue reports it (the simulator computes it from tiers).
+    pub maintenance: Usdt,
+    pub positions: Vec<Position>,
+}
+
+impl Account {
+    pub fn initial_margin(&self) -> Usdt {
+        self.positions.iter().map(Position::initial_margin).sum()
+    }
+
+    pub fn has_exposure(&self) -> bool {
+        self.positions.iter().any(|p| !p.size.is_zero())
+    }
+}
+
+/// A metric's value: a fraction, or "unbounded" when nothing can liquidate the account (no
+/// positions, or no move in range liquidates it). Unbounded compares above every value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricValue {
+    Value(Ratio),
+    Unbounded,
+}
+
+impl MetricValue {
+    pub fn is_below(self, level: Ratio) -> bool {
+        matches!(self, MetricValue::Value(v) if v < level)
+    }
+
+    pub fn ratio(self) -> Option<Ratio> {
+        match self {
+            MetricValue::Value(v) => Some(v),
+            MetricValue::Unbounded => None,
+        }
+    }
+}
+
+impl PartialOrd for MetricValue {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MetricValue {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (MetricValue::Value(a), MetricValue::Value(b)) => a.cmp(b),
+            (MetricValue::Value(_), MetricValue::Unbounded) => Ordering::Less,
+            (MetricValue::Unbounded, MetricValue::Value(_)) => Ordering::Greater,
+            (MetricValue::Unbounded, MetricValue::Unbounded) => Ordering::Equal,
+        }
+    }
+}
+
+impl fmt::Display for MetricValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricValue::Value(v) => f.write_str(&v.percent()),
+            MetricValue::Unbounded => f.write_str("∞"),
+        }
+    }
+}
+
+/// Which metric a strategy watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    MarginRatioBuffer,
+    Cushion,
+    LiquidationDistance,
+}
+
+impl MetricKind {
+    pub const ALL: [MetricKind; 3] = [
+        MetricKind::MarginRatioBuffer,
+        MetricKind::Cushion,
+        MetricKind::LiquidationDistance,
+    ];
+
+    /// The name used in strategy files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::MarginRatioBuffer => "margin_ratio_buffer",
+            MetricKind::Cushion => "cushion",
+            MetricKind::LiquidationDistance => "liquidation_distance",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// Whether levels must stay below 100 %: a buffer of 1 needs infinite equity and a move of
+    /// 100 % takes a price to zero; the cushion has no such ceiling.
+    pub fn levels_below_one(self) -> bool {
+        !matches!(self, MetricKind::Cushion)
+    }
+}
+
+/// All three metrics, always reported, whichever one the strategy acts on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics {
+    pub buffer: MetricValue,
+    pub cushion: MetricValue,
+    pub distance: LiquidationDistance,
+}
+
+impl Metrics {
+    pub fn of(account: &Account) -> Self {
+        Self {
+            buffer: margin_ratio_buffer(account),
+            cushion: cushion(account),
+            distance: liquidation_distance(account),
+        }
+    }
+
+    pub fn get(&self, kind: MetricKind) -> MetricValue {
+        match kind {
+            MetricKind::MarginRatioBuffer => self.buffer,
+            MetricKind::Cushion => self.cushion,
+            MetricKind::LiquidationDistance => self.distance.magnitude(),
+        }
+    }
+}
+
+/// `1 − M/E`. At or past liquidation with non-positive equity it is reported as −100 %, so a
+/// bankrupt account never looks healthier than a merely liquidated one.
+pub fn margin_ratio_buffer(account: &Account) -> MetricValue {
+    if account.maintenance.is_zero() && account.equity.0 > Decimal::ZERO {
+        return MetricValue::Unbounded;
+    }
+    if account.equity.0 <= Decimal::ZERO {
+        return MetricValue::Value(Ratio(-Decimal::ONE));
+    }
+    MetricValue::Value(Ratio(
+        Decimal::ONE - account.maintenance.0 / account.equity.0,
+    ))
+}
+
+/// `(E − M)/(IM − M)`; unbounded when there is no initial-margin cushion to measure against
+/// (no positions), which only happens when nothing can be liquidated.
+pub fn cushion(account: &Account) -> MetricValue {
+    let room = account.initial_margin() - account.maintenance;
+    if room.0 <= Decimal::ZERO {
+        if account.has_exposure() {
+            // Maintenance at or above initial margin (leverage near 1/rate): there is no
+            // cushion to measure, so report none left rather than a flattering number.
+            return MetricValue::Value(Ratio::ZERO);
+        }
+        return MetricValue::Unbounded;
+    }
+    MetricValue::Value(Ratio((account.equity - account.maintenance).0 / room.0))
+}
+
+/// The correlated move of every mark that would liquidate: negative is a fall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiquidationDistance {
+    /// Already at or past liquidation (E ≤ M).
+    Now,
+    Move(Ratio),
+    /// No move of any size liquidates (no exposure).
+    Never,
+}
+
+impl LiquidationDistance {
+    pub fn magnitude(self) -> MetricValue {
+        match self {
+            LiquidationDistance::Now => MetricValue::Value(Ratio::ZERO),
+            LiquidationDistance::Move(x) => MetricValue::Value(x.abs()),
+            LiquidationDistance::Never => MetricValue::Unbounded,
+        }
+    }
+}
+
+impl fmt::Display for LiquidationDistance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LiquidationDistance::Now => f.write_str("0.00%"),
+            LiquidationDistance::Move(x) if x.is_sign_negative() => {
+                write!(f, "-{}", x.abs().percent())
+            }
+            LiquidationDistance::Move(x) => write!(f, "+{}", x.percent()),
+            LiquidationDistance::Never => f.write_str("∞"),
+        }
+    }
+}
+
+/// Equity minus maintenance after a correlated relative move `x` of all marks, with each
+/// position's tier chosen at the notional it has at `x_tier` (the caller picks a point inside
+/// the segment so the function is linear on it). Anchored to the venue's reported `E` and `M`:
+/// only the *change* of maintenance comes from the tier tables.
+struct Surplus<'a> {
+    account: &'a Account,
+    net_notional: Usdt,
+}
+
+impl<'a> Surplus<'a> {
+    fn new(account: &'a Account) -> Self {
+        let net_notional = account.positions.iter().map(Position::signed_notional).sum();
+        Self {
+            account,
+            net_notional,
+        }
+    }
+
+    fn at(&self, x: Decimal, x_tier: Decimal) -> Decimal {
+        let equity = self.account.equity.0 + x * self.net_notional.0;
+        let mut maintenance = self.account.maintenance.0;
+        for position in &self.account.positions {
+            let now = position.notional();
+            let tier = position.tiers.tier_for(Usdt(now.0 * (Decimal::ONE + x_tier)));
+            let moved = Usdt(now.0 * (Decimal::ONE + x));
+            maintenance += maintenance_in(tier, moved).0 - position.tiers.maintenance(now).0;
+        }
+        equity - maintenance
+    }
+
+    /// Surplus at `x` with the tier that `x` itself falls in.
+    fn exact(&self, x: Decimal) -> Decimal {
+        self.at(x, x)
+    }
+
+    /// Relative moves at which some position crosses a tier boundary, on one side of zero.
+    fn breakpoints(&self, upward: bool) -> Vec<Decimal> {
+        let mut points: Vec<Decimal> = self
+            .account
+            .positions
+            .iter()
+            .filter(|p| !p.notional().is_zero())
+            .flat_map(|p| {
+                let notional = p.notional().0;
+                p.tiers
+                    .boundaries()
+                    .map(move |floor| floor.0 / notional - Decimal::ONE)
+            })
+            .filter(|x| if upward { *x > Decimal::ZERO } else { *x < Decimal::ZERO && *x > -Decimal::ONE })
+            .collect();
+        points.sort();
+        if !upward {
+            points.reverse();
+        }
+        points.dedup();
+        points
+    }
+}
+
+/// Solves `E(x) = M(x)` for the smallest |x| on either side, exactly: the surplus is linear
+/// between tier boundaries, so the root is found by walking segments outwards from zero.
+pub fn liquidation_distance(account: &Account) -> LiquidationDistance {
+    let surplus = Surplus::new(account);
+    if surplus.exact(Decimal::ZERO) <= Decimal::ZERO {
+        return LiquidationDistance::Now;
+    }
+    if !account.has_exposure() {
+        return LiquidationDistance::Never;
+    }
+    let down = root_downward(&surplus);
+    let up = root_upward(&surplus);
+    match (down, up) {
+        (Some(d), Some(u)) if u < -d => LiquidationDistance::Move(Ratio(u)),
+        (Some(d), _) => LiquidationDistance::Move(Ratio(d)),
+        (None, Some(u)) => LiquidationDistance::Move(Ratio(u)),
+        (None, None) => LiquidationDistance::Never,
+    }
+}
+
+fn root_downward(surplus: &Surplus<'_>) -> Option<Decimal> {
+    let mut hi = Decimal::ZERO;
+    let mut points = surplus.breakpoints(false);
+    points.push(-Decimal::ONE);
+    for lo in points {
+        let mid = (lo + hi) / Decimal::TWO;
+        let (g_lo, g_hi) = (surplus.at(lo, mid), surplus.at(hi, mid));
+        if g_lo <= Decimal::ZERO {
+            return Some(interpolate_root(lo, g_lo, hi, g_hi));
+        }
+        hi = lo;
+    }
+    None
+}
+
+fn root_upward(surplus: &Surplus<'_>) -> Option<Decimal> {
+    let mut lo = Decimal::ZERO;
+    for hi in surplus.breakpoints(true) {
+        let mid = (lo + hi) / Decimal::TWO;
+        let (g_lo, g_hi) = (surplus.at(lo, mid), surplus.at(hi, mid));
+        if g_hi <= Decimal::ZERO {
+            return Some(interpolate_root(lo, g_lo, hi, g_hi));
+        }
+        lo = hi;
+    }
+    // Past the last boundary the surplus is a straight line: solve it directly.
+    let probe = lo + Decimal::ONE;
+    let (g_lo, g_probe) = (surplus.at(lo, probe), surplus.at(probe, probe));
+    let slope = g_probe - g_lo;
+    if slope >= Decimal::ZERO {
+        return None;
+    }
+    Some(lo - g_lo / slope)
+}
+
+/// Root of the straight line through `(lo, g_lo)` and `(hi, g_hi)`, where the signs differ.
+fn interpolate_root(lo: Decimal, g_lo: Decimal, hi: Decimal, g_hi: Decimal) -> Decimal {
+    if g_hi == g_lo {
+        return hi;
+    }
+    hi - g_hi * (hi - lo) / (g_hi - g_lo)
+}
+
+/// The collateral that brings `kind` exactly to `target` (zero if it is already there).
+/// Returns `None` when no amount can reach the target (a buffer target of 100 % or more, or a
+/// cushion with no initial-margin room).
+pub fn collateral_for_target(account: &Account, kind: MetricKind, target: Ratio) -> Option<Usdt> {
+    let needed = match kind {
+        MetricKind::MarginRatioBuffer => {
+            if target.0 >= Decimal::ONE {
+                return None;
+            }
+            // 1 − M/(E + c) = b*  ⇔  c = M/(1 − b*) − E
+            account.maintenance.0 / (Decimal::ONE - target.0) - account.equity.0
+        }
+        MetricKind::Cushion => {
+            let room = account.initial_margin() - account.maintenance;
+            if room.0 <= Decimal::ZERO {
+                return None;
+            }
+            // (E + c − M)/(IM − M) = t  ⇔  c = t(IM − M) + M − E
+            target.0 * room.0 + account.maintenance.0 - account.equity.0
+        }
+        MetricKind::LiquidationDistance => {
+            if target.0 >= Decimal::ONE && account.positions.iter().any(|p| p.size.0 > Decimal::ZERO) {
+                return None;
+            }
+            // The surplus is concave in x (maintenance is convex in notional), so the distance
+            // reaches d* exactly when the surplus is non-negative at both −d* and +d*.
+            let surplus = Surplus::new(account);
+            let short_fall = -surplus.exact(-target.0);
+            let short_rise = -surplus.exact(target.0);
+            short_fall.max(short_rise)
+        }
+    };
+    Some(Usdt(needed.max(Decimal::ZERO)))
+}
+
+/// The same account with `amount` more collateral: what a settled top-up does.
+pub fn with_collateral(account: &Account, amount: Usdt) -> Account {
+    Account {
+        equity: account.equity + amount,
+        ..account.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn btc_tiers() -> Arc<TierTable> {
+        Arc::new(
+            TierTable::from_rates(&[
+                (Usdt(dec!(0)), Ratio(dec!(0.004))),
+                (Usdt(dec!(50000)), Ratio(dec!(0.005))),
+                (Usdt(dec!(250000)), Ratio(dec!(0.01))),
+            ])
+            .unwrap(),
+        )
+    }
+
+    fn position(size: Decimal, entry: Decimal, mark: Decimal, leverage: Decimal) -> Position {
+        Position {
+            symbol: "BTCUSDT".into(),
+            size: Qty(size),
+            entry: Price(entry),
+            mark: Price(mark),
+            leverage,
+            tiers: btc_tiers(),
+        }
+    }
+
+    /// A 10× long of 2 BTC at 50,000 (notional 100,000) on a 10,000 wallet, mark at entry.
+    fn ten_x_long() -> Account {
+        let p = position(dec!(2), dec!(50000), dec!(50000), dec!(10));
+        let maintenance = p.tiers.maintenance(p.notional());
+        Account {
+            equity: Usdt(dec!(10000)),
+            maintenance,
+            positions: vec![p],
+        }
+    }
+
+    #[test]
+    fn hand_computed_buffer_and_cushion() {
+        let account = ten_x_long();
+        // M = 100,000 × 0.005 − 50 = 450; b = 1 − 450/10,000 = 0.955
+        assert_eq!(account.maintenance, Usdt(dec!(450)));
+        assert_eq!(
+            margin_ratio_buffer(&account),
+            MetricValue::Value(Ratio(dec!(0.955)))
+        );
+        // IM = 100,000/10 = 10,000; cushion = (10,000 − 450)/(10,000 − 450) = 1
+        assert_eq!(cushion(&account), MetricValue::Value(Ratio(dec!(1))));
+    }
+
+    #[test]
+    fn hand_computed_distance_single_long() {
+        let account = ten_x_long();
+        // Fall x: E(x) = 10,000 + 100,000x. Notional 100,000(1+x) stays ≥ 50,000 for x ≥ −0.5,
+        // so tier 2: M(x) = 100,000(1+x) × 0.005 − 50 = 450 + 500x.
+        // 10,000 + 100,000x = 450 + 500x  ⇒  x = −9,550/99,500 = −0.0959798994974874371859296482
+        let d = liquidation_distance(&account);
+        let LiquidationDistance::Move(x) = d else {
+            panic!("expected a move, got {d:?}")
+        };
+        assert!((x.0 - dec!(-0.0959798994974874371859296482)).abs() < dec!(1e-20));
+    }
+
+    #[test]
+    fn hand_computed_distance_crosses_a_tier() {
+        // 2 BTC marked at 30,000 (notional 60,000, tier 2): M = 60,000 × 0.005 − 50 = 250,
+        // E = 10,000. In tier 2, M(x) = 250 + 300x and E(x) = 10,000 + 60,000x. At the tier
+        // boundary (notional 50,000, x = −1/6) the surplus is 0 − 200 < 0, so the root is in
+        // tier 2: 10,000 + 60,000x = 250 + 300x ⇒ x = −9,750/59,700 = −0.16331658291457286432160804
+        let p = position(dec!(2), dec!(50000), dec!(30000), dec!(10));
+        let account = Account {
+            equity: Usdt(dec!(10000)),
+            maintenance: Usdt(dec!(250)),
+            positions: vec![p],
+        };
+        let LiquidationDistance::Move(x) = liquidation_distance(&account) else {
+            panic!()
+        };
+        assert!((x.0 - dec!(-0.16331658291457286432160804)).abs() < dec!(1e-20));
+    }
+
+    #[test]
+    fn distance_below_a_tier_boundary() {
+        // As above with E = 12,000: at the boundary (x = −1/6) the surplus is
+        // 12,000 − 10,000 − 200 = 1,800 > 0, so the root lies in tier 1 (0.4 %, no deduction),
+        // anchored to the reported M: M(x) = 250 + (240(1+x) − 250) = 240 + 240x.
+        // 12,000 + 60,000x = 240 + 240x ⇒ x = −11,760/59,760 = −0.196787148594377510040160643
+        let p = position(dec!(2), dec!(50000), dec!(30000), dec!(10));
+        let account = Account {
+            equity: Usdt(dec!(12000)),
+            maintenance: Usdt(dec!(250)),
+            positions: vec![p],
+        };
+        let LiquidationDistance::Move(x) = liquidation_distance(&account) else {
+            panic!()
+        };
+        assert!((x.0 - dec!(-0.196787148594377510040160643)).abs() < dec!(1e-20));
+    }
+
+    #[test]
+    fn short_is_liquidated_by_a_rise() {
+        // Short 2 BTC at 50,000, E = 10,000, M = 450.
+        // Rise x: E(x) = 10,000 − 100,000x; tier 2 up to notional 250,000:
+        // 10,000 − 100,000x = 450 + 500x ⇒ x = 9,550/100,500 = 0.0950248756218905472636815920
+        let p = position(dec!(-2), dec!(50000), dec!(50000), dec!(10));
+        let account = Account {
+            equity: Usdt(dec!(10000)),
+            maintenance: Usdt(dec!(450)),
+            positions: vec![p],
+        };
+        let LiquidationDistance::Move(x) = liquidation_distance(&account) else {
+            panic!()
+        };
+        assert!((x.0 - dec!(0.0950248756218905472636815920)).abs() < dec!(1e-20));
+    }
+
+    #[test]
+    fn no_positions_is_never_liquidated() {
+        let account = Account {
+            equity: Usdt(dec!(100)),
+            maintenance: Usdt::ZERO,
+            positions: vec![],
+        };
+        assert_eq!(liquidation_distance(&account), LiquidationDistance::Never);
+        assert_eq!(margin_ratio_buffer(&account), MetricValue::Unbounded);
+        assert_eq!(cushion(&account), MetricValue::Unbounded);
+    }
+
+    #[test]
+    fn equity_below_maintenance_is_liquidation_now() {
+        let mut account = ten_x_long();
+        account.equity = Usdt(dec!(400));
+        assert_eq!(liquidation_distance(&account), LiquidationDistance::Now);
+    }
+
+    #[test]
+    fn top_up_for_distance_restores_it_exactly() {
+        let account = ten_x_long();
+        // Target 12 %: surplus at x = −0.12 is 10,000 − 12,000 − (450 − 60) = −2,390 → c = 2,390
+        let c = collateral_for_target(&account, MetricKind::LiquidationDistance, Ratio(dec!(0.12)))
+            .unwrap();
+        assert_eq!(c, Usdt(dec!(2390)));
+        let after = with_collateral(&account, c);
+        assert_eq!(
+            liquidation_distance(&after).magnitude(),
+            MetricValue::Value(Ratio(dec!(0.12)))
+        );
+    }
+
+    #[test]
+    fn top_up_for_buffer_hand_computed() {
+        let mut account = ten_x_long();
+        account.equity = Usdt(dec!(500));
+        // b* = 0.3: c = 450/0.7 − 500 = 142.857142857142857142857142857…
+        let c = collateral_for_target(&account, MetricKind::MarginRatioBuffer, Ratio(dec!(0.3)))
+            .unwrap();
+        assert!((c.0 - dec!(142.85714285714285714285714286)).abs() < dec!(1e-20));
+    }
+}

@@ -1,0 +1,275 @@
+//! The decision core: account figures + strategy + caps → what to do.
+//!
+//! Architecture invariant: nothing here performs I/O, reads a clock, spawns, or knows about
+//! tokio, HTTP or a venue's wire format. "Now" arrives as a value. That is what lets the same
+//! code run under the simulator, under property tests and beside a live account.
+
+pub mod metrics;
+pub mod strategy;
+pub mod tiers;
+pub mod volatility;
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+pub use metrics::{Account, LiquidationDistance, MetricKind, MetricValue, Metrics, Position};
+pub use strategy::{Levels, Strategy, VolatilityWidening};
+pub use tiers::{Tier, TierTable};
+
+use crate::money::{Ratio, Usdt};
+use crate::time::Timestamp;
+
+/// The user's limits on spending, per account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caps {
+    pub max_per_rescue: Usdt,
+    /// Over any rolling 24 hours, in-flight transfers included.
+    pub max_per_day: Usdt,
+    /// Never take the reserve below this.
+    pub keep_at_least: Usdt,
+    /// Minimum time between two top-ups.
+    pub cooldown: Duration,
+}
+
+/// What has already been spent; the engine keeps it (later: the journal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RescueState {
+    /// Sent but not yet seen to land. Any amount here blocks a new top-up.
+    pub in_flight: Usdt,
+    /// Spent in the last 24 hours, including what is in flight.
+    pub spent_last_24h: Usdt,
+    pub last_top_up_at: Option<Timestamp>,
+}
+
+/// Everything one decision needs; all of it values.
+#[derive(Debug, Clone)]
+pub struct Situation<'a> {
+    pub account: &'a Account,
+    pub reserve_available: Usdt,
+    pub rescues: RescueState,
+    pub now: Timestamp,
+    /// Realized volatility per √second of the book's correlated move, when known.
+    pub volatility: Option<Ratio>,
+    /// Poll interval + transfer settlement: how long a rescue takes to land.
+    pub rescue_horizon: Duration,
+    /// The venue's transfer precision; amounts are rounded up to it.
+    pub transfer_step: Usdt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+/// Why a top-up that the metric asks for is not made now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    InFlight(Usdt),
+    Cooldown { until: Timestamp },
+    /// The caps leave nothing to send; names the one that bound.
+    Exhausted(Cap),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    MaxPerRescue,
+    MaxPerDay,
+    /// The reserve, less `keep_at_least`.
+    Reserve,
+}
+
+impl Cap {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cap::MaxPerRescue => "max_per_rescue",
+            Cap::MaxPerDay => "max_per_day",
+            Cap::Reserve => "reserve (after keep_at_least)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopUp {
+    pub amount: Usdt,
+    /// What would restore the target; more than `amount` when a cap bound.
+    pub needed: Usdt,
+    pub clamped_by: Option<Cap>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// At or above the alert level.
+    Hold,
+    /// Below the alert level, or below the trigger but unable to act.
+    Alert {
+        severity: Severity,
+        blocked: Option<Blocked>,
+    },
+    /// Below the trigger: restore the target.
+    TopUp(TopUp),
+    /// Below the floor: move the most the caps allow, or say loudly why nothing moves.
+    Emergency {
+        top_up: Option<TopUp>,
+        blocked: Option<Blocked>,
+    },
+}
+
+impl Action {
+    pub fn top_up(&self) -> Option<TopUp> {
+        match self {
+            Action::TopUp(t) => Some(*t),
+            Action::Emergency { top_up, .. } => *top_up,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub metrics: Metrics,
+    /// The strategy's metric, as acted on.
+    pub value: MetricValue,
+    /// The levels in force (widened by volatility when the strategy says so).
+    pub levels: Levels,
+    pub action: Action,
+}
+
+/// Decides one tick.
+pub fn decide(situation: &Situation<'_>, strategy: &Strategy, caps: &Caps) -> Decision {
+    let metrics = Metrics::of(situation.account);
+    let value = metrics.get(strategy.metric);
+    let levels = effective_levels(strategy, situation);
+    let action = choose_action(situation, strategy.metric, &levels, caps, value);
+    Decision {
+        metrics,
+        value,
+        levels,
+        action,
+    }
+}
+
+/// The strategy's levels, widened by `k·σ·√horizon` when it scales with volatility.
+pub fn effective_levels(strategy: &Strategy, situation: &Situation<'_>) -> Levels {
+    match (&strategy.volatility, situation.volatility) {
+        (Some(widening), Some(sigma)) => strategy
+            .levels
+            .widened(widening.widening(sigma, situation.rescue_horizon)),
+        _ => strategy.levels,
+    }
+}
+
+fn choose_action(
+    situation: &Situation<'_>,
+    metric: MetricKind,
+    levels: &Levels,
+    caps: &Caps,
+    value: MetricValue,
+) -> Action {
+    if !value.is_below(levels.alert_below) {
+        return Action::Hold;
+    }
+    if !value.is_below(levels.top_up_below) {
+        return Action::Alert {
+            severity: Severity::Warning,
+            blocked: None,
+        };
+    }
+    let emergency = value.is_below(levels.floor);
+    if let Some(blocked) = blocked_by_history(situation, caps) {
+        return blocked_action(emergency, blocked);
+    }
+    let needed = collateral_needed(situation.account, metric, levels.target);
+    // Below the floor, move the most allowed: the target is a wish, survival is the point.
+    let wanted = if emergency {
+        needed.max(caps.max_per_rescue)
+    } else {
+        needed
+    };
+    match clamp(wanted, situation, caps) {
+        Err(cap) => blocked_action(emergency, Blocked::Exhausted(cap)),
+        Ok((amount, clamped_by)) => {
+            let top_up = TopUp {
+                amount,
+                needed,
+                clamped_by: if amount < needed { clamped_by } else { None },
+            };
+            if emergency {
+                Action::Emergency {
+                    top_up: Some(top_up),
+                    blocked: None,
+                }
+            } else {
+                Action::TopUp(top_up)
+            }
+        }
+    }
+}
+
+fn blocked_action(emergency: bool, blocked: Blocked) -> Action {
+    if emergency {
+        Action::Emergency {
+            top_up: None,
+            blocked: Some(blocked),
+        }
+    } else {
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(blocked),
+        }
+    }
+}
+
+/// In flight or cooling down: both come from the record of past rescues.
+fn blocked_by_history(situation: &Situation<'_>, caps: &Caps) -> Option<Blocked> {
+    let rescues = situation.rescues;
+    if rescues.in_flight.0 > Decimal::ZERO {
+        return Some(Blocked::InFlight(rescues.in_flight));
+    }
+    let last = rescues.last_top_up_at?;
+    let until = last + caps.cooldown;
+    (situation.now < until).then_some(Blocked::Cooldown { until })
+}
+
+/// The collateral to restore `target`; if the target is unreachable by collateral (it never is
+/// for validated levels, but a venue could report maintenance ≥ initial margin), ask for
+/// everything the caps allow.
+fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Usdt {
+    metrics::collateral_for_target(account, metric, target).unwrap_or(Usdt(Decimal::MAX))
+}
+
+/// `min(wanted, max_per_rescue, reserve − keep_at_least, day cap left)`, rounded up to the
+/// transfer step unless rounding up would cross the binding cap (then rounded down). `Err`
+/// names the cap that leaves nothing to send.
+fn clamp(wanted: Usdt, situation: &Situation<'_>, caps: &Caps) -> Result<(Usdt, Option<Cap>), Cap> {
+    let limits = [
+        (Cap::MaxPerRescue, caps.max_per_rescue),
+        (
+            Cap::MaxPerDay,
+            caps.max_per_day - situation.rescues.spent_last_24h,
+        ),
+        (
+            Cap::Reserve,
+            situation.reserve_available - caps.keep_at_least,
+        ),
+    ];
+    let (binding, limit) = limits
+        .into_iter()
+        .min_by_key(|(_, limit)| *limit)
+        .expect("three limits");
+    let step = situation.transfer_step;
+    let allowed = limit.round_down_to(step);
+    if allowed.0 <= Decimal::ZERO {
+        return Err(binding);
+    }
+    let rounded = wanted.round_up_to(step);
+    if rounded <= allowed {
+        Ok((rounded, None))
+    } else {
+        Ok((allowed, Some(binding)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

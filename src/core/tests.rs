@@ -1,0 +1,449 @@
+//! Decision tests: hand-computed cases with the arithmetic written out, then properties.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::{prop_assert, prop_assert_eq, proptest, TestCaseError};
+use proptest::strategy::Strategy as Gen;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use super::*;
+use crate::money::{Price, Qty};
+
+fn btc_tiers() -> Arc<TierTable> {
+    Arc::new(
+        TierTable::from_rates(&[
+            (Usdt(dec!(0)), Ratio(dec!(0.004))),
+            (Usdt(dec!(50000)), Ratio(dec!(0.005))),
+            (Usdt(dec!(250000)), Ratio(dec!(0.01))),
+        ])
+        .unwrap(),
+    )
+}
+
+/// 2 BTC long at 50,000 (notional 100,000 at entry), 10× leverage, marked at `mark`, on
+/// `wallet`. Maintenance is computed from the tiers, as the simulator does.
+fn long_btc(wallet: Decimal, mark: Decimal) -> Account {
+    let position = Position {
+        symbol: "BTCUSDT".into(),
+        size: Qty(dec!(2)),
+        entry: Price(dec!(50000)),
+        mark: Price(mark),
+        leverage: dec!(10),
+        tiers: btc_tiers(),
+    };
+    let maintenance = position.tiers.maintenance(position.notional());
+    Account {
+        equity: Usdt(wallet) + position.unrealized_pnl(),
+        maintenance,
+        positions: vec![position],
+    }
+}
+
+fn distance_strategy() -> Strategy {
+    Strategy::new(
+        "distance".into(),
+        String::new(),
+        MetricKind::LiquidationDistance,
+        Levels {
+            alert_below: Ratio(dec!(0.10)),
+            top_up_below: Ratio(dec!(0.08)),
+            target: Ratio(dec!(0.12)),
+            floor: Ratio(dec!(0.04)),
+        },
+        None,
+    )
+    .unwrap()
+}
+
+fn seed_ladder() -> Strategy {
+    Strategy::new(
+        "seed-ladder".into(),
+        String::new(),
+        MetricKind::MarginRatioBuffer,
+        Levels {
+            alert_below: Ratio(dec!(0.30)),
+            top_up_below: Ratio(dec!(0.20)),
+            target: Ratio(dec!(0.30)),
+            floor: Ratio(dec!(0.10)),
+        },
+        None,
+    )
+    .unwrap()
+}
+
+fn generous_caps() -> Caps {
+    Caps {
+        max_per_rescue: Usdt(dec!(100000)),
+        max_per_day: Usdt(dec!(100000)),
+        keep_at_least: Usdt::ZERO,
+        cooldown: Duration::ZERO,
+    }
+}
+
+fn situation(account: &Account) -> Situation<'_> {
+    Situation {
+        account,
+        reserve_available: Usdt(dec!(50000)),
+        rescues: RescueState::default(),
+        now: Timestamp(1_000_000),
+        volatility: None,
+        rescue_horizon: Duration::from_secs(120),
+        transfer_step: Usdt(dec!(0.01)),
+    }
+}
+
+#[test]
+fn healthy_account_holds() {
+    // 5× on a 20,000 wallet: 20,000 + 100,000x = 450 + 500x ⇒ x ≈ −19.6 %, far above 10 %.
+    let account = long_btc(dec!(20000), dec!(50000));
+    let d = decide(&situation(&account), &distance_strategy(), &generous_caps());
+    assert_eq!(d.action, Action::Hold);
+}
+
+#[test]
+fn distance_between_trigger_and_alert_warns() {
+    // Mark 49,500: E = 10,000 − 1,000 = 9,000; notional 99,000, M = 99,000 × 0.005 − 50 = 445;
+    // 9,000 + 99,000x = 445 + 495x ⇒ x = −8,555/98,505 ≈ −8.68 %: between 8 % and 10 %.
+    let account = long_btc(dec!(10000), dec!(49500));
+    let d = decide(&situation(&account), &distance_strategy(), &generous_caps());
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Warning,
+            blocked: None
+        }
+    );
+}
+
+#[test]
+fn distance_below_trigger_tops_up_to_target() {
+    // Mark 49,000: E = 8,000; notional 98,000, M = 490 − 50 = 440;
+    // 8,000 + 98,000x = 440 + 490x ⇒ x = −7,560/97,510 ≈ −7.75 % < 8 %. Target 12 %:
+    // surplus at x = −0.12: E = 8,000 − 11,760 = −3,760; M = 440 − 58.8 = 381.2
+    // ⇒ needed = 3,760 + 381.2 = 4,141.2
+    let account = long_btc(dec!(10000), dec!(49000));
+    let d = decide(&situation(&account), &distance_strategy(), &generous_caps());
+    assert_eq!(
+        d.action,
+        Action::TopUp(TopUp {
+            amount: Usdt(dec!(4141.20)),
+            needed: Usdt(dec!(4141.2)),
+            clamped_by: None
+        })
+    );
+}
+
+#[test]
+fn top_up_is_clamped_by_the_tightest_cap() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        max_per_rescue: Usdt(dec!(3000)),
+        max_per_day: Usdt(dec!(5000)),
+        keep_at_least: Usdt(dec!(1000)),
+        cooldown: Duration::ZERO,
+    };
+    let mut s = situation(&account);
+    // day cap left: 5,000 − 2,500 = 2,500; reserve left: 4,000 − 1,000 = 3,000; per rescue 3,000
+    s.rescues.spent_last_24h = Usdt(dec!(2500));
+    s.reserve_available = Usdt(dec!(4000));
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::TopUp(TopUp {
+            amount: Usdt(dec!(2500)),
+            needed: Usdt(dec!(4141.2)),
+            clamped_by: Some(Cap::MaxPerDay)
+        })
+    );
+}
+
+#[test]
+fn nothing_moves_while_a_transfer_is_in_flight() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let mut s = situation(&account);
+    s.rescues.in_flight = Usdt(dec!(100));
+    let d = decide(&s, &distance_strategy(), &generous_caps());
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::InFlight(Usdt(dec!(100))))
+        }
+    );
+}
+
+#[test]
+fn cooldown_blocks_until_it_ends() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        cooldown: Duration::from_secs(300),
+        ..generous_caps()
+    };
+    let mut s = situation(&account);
+    s.rescues.last_top_up_at = Some(Timestamp(1_000_000 - 60_000));
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Cooldown {
+                until: Timestamp(1_000_000 + 240_000)
+            })
+        }
+    );
+    s.now = Timestamp(1_000_000 + 240_000);
+    assert!(matches!(
+        decide(&s, &distance_strategy(), &caps).action,
+        Action::TopUp(_)
+    ));
+}
+
+#[test]
+fn below_floor_is_an_emergency_at_the_per_rescue_cap() {
+    // Mark 47,000: E = 4,000; notional 94,000, M = 420; 4,000 + 94,000x = 420 + 470x
+    // ⇒ x = −3,580/93,530 ≈ −3.83 % < 4 % floor. Needed for 12 %: surplus at −0.12:
+    // E = 4,000 − 11,280 = −7,280, M = 420 − 56.4 = 363.6 ⇒ 7,643.6, below the 10,000 cap,
+    // so the emergency moves the cap: 10,000.
+    let account = long_btc(dec!(10000), dec!(47000));
+    let caps = Caps {
+        max_per_rescue: Usdt(dec!(10000)),
+        ..generous_caps()
+    };
+    let d = decide(&situation(&account), &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::Emergency {
+            top_up: Some(TopUp {
+                amount: Usdt(dec!(10000)),
+                needed: Usdt(dec!(7643.6)),
+                clamped_by: None
+            }),
+            blocked: None
+        }
+    );
+}
+
+#[test]
+fn exhausted_reserve_is_critical_and_names_the_cap() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let mut s = situation(&account);
+    s.reserve_available = Usdt(dec!(100));
+    let caps = Caps {
+        keep_at_least: Usdt(dec!(100)),
+        ..generous_caps()
+    };
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Exhausted(Cap::Reserve))
+        }
+    );
+}
+
+#[test]
+fn seed_ladder_acts_on_the_buffer() {
+    // Seed ladder on the buffer 1 − M/E. Wallet 600 at mark 50,000: E = 600, M = 450,
+    // b = 1 − 450/600 = 0.25: alert zone (< 30 %, ≥ 20 %).
+    let account = long_btc(dec!(600), dec!(50000));
+    let d = decide(&situation(&account), &seed_ladder(), &generous_caps());
+    assert_eq!(d.value, MetricValue::Value(Ratio(dec!(0.25))));
+    assert!(matches!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Warning,
+            ..
+        }
+    ));
+    // Wallet 540: b = 1 − 450/540 = 0.1666… < 20 %: refill to 30 %:
+    // c = 450/0.7 − 540 = 102.857142… → rounded up to 102.86
+    let account = long_btc(dec!(540), dec!(50000));
+    let d = decide(&situation(&account), &seed_ladder(), &generous_caps());
+    assert_eq!(d.action.top_up().unwrap().amount, Usdt(dec!(102.86)));
+}
+
+#[test]
+fn volatility_widens_the_trigger() {
+    // Distance ≈ 8.68 % holds for the plain strategy (alert only). With σ = 0.001 per √s over
+    // a 100 s horizon and k = 1: widening = 1 × 0.001 × 10 = 0.01 ⇒ trigger 9 % > 8.68 %.
+    let account = long_btc(dec!(10000), dec!(49500));
+    let mut strategy = distance_strategy();
+    strategy.volatility = Some(VolatilityWidening {
+        multiplier: dec!(1),
+        max_widening: Ratio(dec!(0.05)),
+        window: Duration::from_secs(3600),
+    });
+    let mut s = situation(&account);
+    s.volatility = Some(Ratio(dec!(0.001)));
+    s.rescue_horizon = Duration::from_secs(100);
+    let d = decide(&s, &strategy, &generous_caps());
+    assert_eq!(d.levels.top_up_below, Ratio(dec!(0.09)));
+    assert_eq!(d.levels.target, Ratio(dec!(0.13)));
+    assert!(matches!(d.action, Action::TopUp(_)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+
+fn arb_strategy() -> impl Gen<Value = Strategy> {
+    (0usize..3, 1u32..50, 1u32..50, 1u32..50, 1u32..50).prop_map(|(kind, a, b, c, d)| {
+        // Build ordered levels floor < trigger ≤ alert, trigger < target from positive steps.
+        let metric = MetricKind::ALL[kind];
+        let unit = dec!(0.004);
+        let floor = Decimal::from(a) * unit;
+        let trigger = floor + Decimal::from(b) * unit;
+        let alert = trigger + Decimal::from(c) * unit / dec!(2);
+        let target = trigger + Decimal::from(d) * unit;
+        Strategy::new(
+            "prop".into(),
+            String::new(),
+            metric,
+            Levels {
+                alert_below: Ratio(alert),
+                top_up_below: Ratio(trigger),
+                target: Ratio(target),
+                floor: Ratio(floor),
+            },
+            None,
+        )
+        .expect("levels built in order")
+    })
+}
+
+fn arb_account() -> impl Gen<Value = Account> {
+    (
+        -30i64..30,   // size in tenths of BTC (sign = side)
+        20_000u32..80_000, // entry
+        20_000u32..80_000, // mark
+        1u32..50,     // leverage
+        0u32..40_000, // wallet
+    )
+        .prop_filter("some exposure", |(size, ..)| *size != 0)
+        .prop_map(|(size, entry, mark, leverage, wallet)| {
+            let position = Position {
+                symbol: "BTCUSDT".into(),
+                size: Qty(Decimal::new(size, 1)),
+                entry: Price(Decimal::from(entry)),
+                mark: Price(Decimal::from(mark)),
+                leverage: Decimal::from(leverage),
+                tiers: btc_tiers(),
+            };
+            let maintenance = position.tiers.maintenance(position.notional());
+            Account {
+                equity: Usdt(Decimal::from(wallet)) + position.unrealized_pnl(),
+                maintenance,
+                positions: vec![position],
+            }
+        })
+        .prop_filter("not already liquidated", |a| a.equity > a.maintenance)
+}
+
+fn arb_caps() -> impl Gen<Value = Caps> {
+    (0u32..20_000, 0u32..40_000, 0u32..5_000, 0u64..600).prop_map(|(rescue, day, keep, cool)| Caps {
+        max_per_rescue: Usdt(Decimal::from(rescue)),
+        max_per_day: Usdt(Decimal::from(day)),
+        keep_at_least: Usdt(Decimal::from(keep)),
+        cooldown: Duration::from_secs(cool),
+    })
+}
+
+fn arb_rescues() -> impl Gen<Value = (RescueState, Usdt)> {
+    (0u32..3, 0u32..40_000, proptest::option::of(0i64..1_000_000), 0u32..60_000).prop_map(
+        |(in_flight, spent, last, reserve)| {
+            (
+                RescueState {
+                    in_flight: Usdt(Decimal::from(in_flight % 2 * 250)),
+                    spent_last_24h: Usdt(Decimal::from(spent)),
+                    last_top_up_at: last.map(Timestamp),
+                },
+                Usdt(Decimal::from(reserve)),
+            )
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn caps_are_never_exceeded(
+        account in arb_account(),
+        strategy in arb_strategy(),
+        caps in arb_caps(),
+        (rescues, reserve) in arb_rescues(),
+    ) {
+        let mut s = situation(&account);
+        s.rescues = rescues;
+        s.reserve_available = reserve;
+        let d = decide(&s, &strategy, &caps);
+        if let Some(top_up) = d.action.top_up() {
+            prop_assert!(top_up.amount.0 > Decimal::ZERO);
+            prop_assert!(top_up.amount <= caps.max_per_rescue);
+            prop_assert!(top_up.amount + rescues.spent_last_24h <= caps.max_per_day);
+            prop_assert!(top_up.amount <= reserve - caps.keep_at_least);
+        }
+    }
+
+    #[test]
+    fn no_top_up_at_or_above_the_trigger(
+        account in arb_account(),
+        strategy in arb_strategy(),
+        caps in arb_caps(),
+    ) {
+        let d = decide(&situation(&account), &strategy, &caps);
+        if !d.value.is_below(d.levels.top_up_below) {
+            prop_assert!(d.action.top_up().is_none(), "{:?} at {:?}", d.action, d.value);
+        }
+    }
+
+    #[test]
+    fn no_top_up_while_one_is_in_flight(
+        account in arb_account(),
+        strategy in arb_strategy(),
+        in_flight in 1u32..10_000,
+    ) {
+        let mut s = situation(&account);
+        s.rescues.in_flight = Usdt(Decimal::from(in_flight));
+        let d = decide(&s, &strategy, &generous_caps());
+        prop_assert!(d.action.top_up().is_none());
+    }
+
+    #[test]
+    fn unclamped_top_up_restores_the_target_exactly(
+        account in arb_account(),
+        strategy in arb_strategy(),
+    ) {
+        let mut s = situation(&account);
+        // No rounding, no binding caps: the amount is exactly what the metric needs.
+        s.transfer_step = Usdt::ZERO;
+        s.reserve_available = Usdt(dec!(10000000));
+        let caps = Caps { max_per_rescue: Usdt(dec!(10000000)), max_per_day: Usdt(dec!(10000000)), ..generous_caps() };
+        let d = decide(&s, &strategy, &caps);
+        if let Action::TopUp(top_up) = d.action {
+            prop_assert_eq!(top_up.clamped_by, None);
+            let after = metrics::with_collateral(&account, top_up.amount);
+            let reached = Metrics::of(&after).get(strategy.metric);
+            let MetricValue::Value(v) = reached else {
+                return Err(TestCaseError::fail(format!("unbounded after top-up: {reached:?}")));
+            };
+            prop_assert!((v.0 - d.levels.target.0).abs() < dec!(0.000000000001),
+                "reached {} for target {}", v, d.levels.target);
+        }
+    }
+
+    #[test]
+    fn rounded_top_up_reaches_the_target_and_one_step_less_does_not(
+        account in arb_account(),
+        strategy in arb_strategy(),
+    ) {
+        let s = situation(&account);
+        let d = decide(&s, &strategy, &generous_caps());
+        if let Action::TopUp(TopUp { amount, clamped_by: None, .. }) = d.action {
+            let reached = Metrics::of(&metrics::with_collateral(&account, amount)).get(strategy.metric);
+            prop_assert!(!reached.is_below(d.levels.target));
+            let less = Metrics::of(&metrics::with_collateral(&account, amount - s.transfer_step)).get(strategy.metric);
+            prop_assert!(less.is_below(d.levels.target));
+        }
+    }
+}
