@@ -1,6 +1,13 @@
 //! marginguard keeps cross-margin perpetual-futures accounts out of liquidation by topping
 //! them up from a reserve wallet. See ARCHITECTURE.md for the map.
 
+pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod core;
+pub mod engine;
 pub mod money;
+pub mod report;
 pub mod time;
+pub mod venue;
+pub mod wiring;

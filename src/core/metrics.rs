@@ -185,7 +185,9 @@ impl Metrics {
 /// `1 − M/E`. At or past liquidation with non-positive equity it is reported as −100 %, so a
 /// bankrupt account never looks healthier than a merely liquidated one.
 pub fn margin_ratio_buffer(account: &Account) -> MetricValue {
-    if account.maintenance.is_zero() && account.equity.0 > Decimal::ZERO {
+    // Nothing open, nothing to liquidate — even on an emptied wallet after a liquidation,
+    // where pouring reserve in would save nothing.
+    if !account.has_exposure() {
         return MetricValue::Unbounded;
     }
     if account.equity.0 <= Decimal::ZERO {
@@ -255,7 +257,11 @@ struct Surplus<'a> {
 
 impl<'a> Surplus<'a> {
     fn new(account: &'a Account) -> Self {
-        let net_notional = account.positions.iter().map(Position::signed_notional).sum();
+        let net_notional = account
+            .positions
+            .iter()
+            .map(Position::signed_notional)
+            .sum();
         Self {
             account,
             net_notional,
@@ -267,7 +273,9 @@ impl<'a> Surplus<'a> {
         let mut maintenance = self.account.maintenance.0;
         for position in &self.account.positions {
             let now = position.notional();
-            let tier = position.tiers.tier_for(Usdt(now.0 * (Decimal::ONE + x_tier)));
+            let tier = position
+                .tiers
+                .tier_for(Usdt(now.0 * (Decimal::ONE + x_tier)));
             let moved = Usdt(now.0 * (Decimal::ONE + x));
             maintenance += maintenance_in(tier, moved).0 - position.tiers.maintenance(now).0;
         }
@@ -292,7 +300,13 @@ impl<'a> Surplus<'a> {
                     .boundaries()
                     .map(move |floor| floor.0 / notional - Decimal::ONE)
             })
-            .filter(|x| if upward { *x > Decimal::ZERO } else { *x < Decimal::ZERO && *x > -Decimal::ONE })
+            .filter(|x| {
+                if upward {
+                    *x > Decimal::ZERO
+                } else {
+                    *x < Decimal::ZERO && *x > -Decimal::ONE
+                }
+            })
             .collect();
         points.sort();
         if !upward {
@@ -306,12 +320,12 @@ impl<'a> Surplus<'a> {
 /// Solves `E(x) = M(x)` for the smallest |x| on either side, exactly: the surplus is linear
 /// between tier boundaries, so the root is found by walking segments outwards from zero.
 pub fn liquidation_distance(account: &Account) -> LiquidationDistance {
+    if !account.has_exposure() {
+        return LiquidationDistance::Never;
+    }
     let surplus = Surplus::new(account);
     if surplus.exact(Decimal::ZERO) <= Decimal::ZERO {
         return LiquidationDistance::Now;
-    }
-    if !account.has_exposure() {
-        return LiquidationDistance::Never;
     }
     let down = root_downward(&surplus);
     let up = root_upward(&surplus);
@@ -387,7 +401,9 @@ pub fn collateral_for_target(account: &Account, kind: MetricKind, target: Ratio)
             target.0 * room.0 + account.maintenance.0 - account.equity.0
         }
         MetricKind::LiquidationDistance => {
-            if target.0 >= Decimal::ONE && account.positions.iter().any(|p| p.size.0 > Decimal::ZERO) {
+            if target.0 >= Decimal::ONE
+                && account.positions.iter().any(|p| p.size.0 > Decimal::ZERO)
+            {
                 return None;
             }
             // The surplus is concave in x (maintenance is convex in notional), so the distance
@@ -536,6 +552,19 @@ mod tests {
         assert_eq!(liquidation_distance(&account), LiquidationDistance::Never);
         assert_eq!(margin_ratio_buffer(&account), MetricValue::Unbounded);
         assert_eq!(cushion(&account), MetricValue::Unbounded);
+    }
+
+    /// Regression: after a liquidation the account is flat with an empty wallet; the buffer
+    /// read −100 % and an emergency top-up was poured into an account with nothing to save.
+    #[test]
+    fn liquidated_flat_account_needs_no_rescue() {
+        let account = Account {
+            equity: Usdt::ZERO,
+            maintenance: Usdt::ZERO,
+            positions: vec![],
+        };
+        assert_eq!(margin_ratio_buffer(&account), MetricValue::Unbounded);
+        assert_eq!(liquidation_distance(&account), LiquidationDistance::Never);
     }
 
     #[test]

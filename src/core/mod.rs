@@ -67,7 +67,9 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocked {
     InFlight(Usdt),
-    Cooldown { until: Timestamp },
+    Cooldown {
+        until: Timestamp,
+    },
     /// The caps leave nothing to send; names the one that bound.
     Exhausted(Cap),
 }

@@ -130,7 +130,10 @@ fn invalid(key: &'static str, message: String) -> InvalidStrategy {
 
 fn validate_levels(metric: MetricKind, l: &Levels) -> Result<(), InvalidStrategy> {
     if l.floor.0 <= Decimal::ZERO {
-        return Err(invalid("floor", format!("must be above 0, got {}", l.floor)));
+        return Err(invalid(
+            "floor",
+            format!("must be above 0, got {}", l.floor),
+        ));
     }
     if l.floor >= l.top_up_below {
         return Err(invalid(
@@ -201,9 +204,18 @@ mod tests {
         let cases = [
             (levels(dec!(0.3), dec!(0.2), dec!(0.3), dec!(0)), "floor"),
             (levels(dec!(0.3), dec!(0.2), dec!(0.3), dec!(0.2)), "floor"),
-            (levels(dec!(0.1), dec!(0.2), dec!(0.3), dec!(0.05)), "top_up_below"),
-            (levels(dec!(0.3), dec!(0.2), dec!(0.2), dec!(0.05)), "target"),
-            (levels(dec!(1.2), dec!(0.2), dec!(0.3), dec!(0.05)), "alert_below"),
+            (
+                levels(dec!(0.1), dec!(0.2), dec!(0.3), dec!(0.05)),
+                "top_up_below",
+            ),
+            (
+                levels(dec!(0.3), dec!(0.2), dec!(0.2), dec!(0.05)),
+                "target",
+            ),
+            (
+                levels(dec!(1.2), dec!(0.2), dec!(0.3), dec!(0.05)),
+                "alert_below",
+            ),
         ];
         for (l, key) in cases {
             let err = check(MetricKind::LiquidationDistance, l).unwrap_err();

@@ -315,11 +315,11 @@ fn arb_strategy() -> impl Gen<Value = Strategy> {
 
 fn arb_account() -> impl Gen<Value = Account> {
     (
-        -30i64..30,   // size in tenths of BTC (sign = side)
+        -30i64..30,        // size in tenths of BTC (sign = side)
         20_000u32..80_000, // entry
         20_000u32..80_000, // mark
-        1u32..50,     // leverage
-        0u32..40_000, // wallet
+        1u32..50,          // leverage
+        0u32..40_000,      // wallet
     )
         .prop_filter("some exposure", |(size, ..)| *size != 0)
         .prop_map(|(size, entry, mark, leverage, wallet)| {
@@ -342,17 +342,24 @@ fn arb_account() -> impl Gen<Value = Account> {
 }
 
 fn arb_caps() -> impl Gen<Value = Caps> {
-    (0u32..20_000, 0u32..40_000, 0u32..5_000, 0u64..600).prop_map(|(rescue, day, keep, cool)| Caps {
-        max_per_rescue: Usdt(Decimal::from(rescue)),
-        max_per_day: Usdt(Decimal::from(day)),
-        keep_at_least: Usdt(Decimal::from(keep)),
-        cooldown: Duration::from_secs(cool),
+    (0u32..20_000, 0u32..40_000, 0u32..5_000, 0u64..600).prop_map(|(rescue, day, keep, cool)| {
+        Caps {
+            max_per_rescue: Usdt(Decimal::from(rescue)),
+            max_per_day: Usdt(Decimal::from(day)),
+            keep_at_least: Usdt(Decimal::from(keep)),
+            cooldown: Duration::from_secs(cool),
+        }
     })
 }
 
 fn arb_rescues() -> impl Gen<Value = (RescueState, Usdt)> {
-    (0u32..3, 0u32..40_000, proptest::option::of(0i64..1_000_000), 0u32..60_000).prop_map(
-        |(in_flight, spent, last, reserve)| {
+    (
+        0u32..3,
+        0u32..40_000,
+        proptest::option::of(0i64..1_000_000),
+        0u32..60_000,
+    )
+        .prop_map(|(in_flight, spent, last, reserve)| {
             (
                 RescueState {
                     in_flight: Usdt(Decimal::from(in_flight % 2 * 250)),
@@ -361,8 +368,7 @@ fn arb_rescues() -> impl Gen<Value = (RescueState, Usdt)> {
                 },
                 Usdt(Decimal::from(reserve)),
             )
-        },
-    )
+        })
 }
 
 proptest! {

@@ -177,7 +177,10 @@ mod tests {
             (usdt(dec!(0)), Ratio(dec!(0.01))),
             (usdt(dec!(100)), Ratio(dec!(0.005))),
         ]);
-        assert!(matches!(decreasing, Err(InvalidTiers::BadRate { index: 1, .. })));
+        assert!(matches!(
+            decreasing,
+            Err(InvalidTiers::BadRate { index: 1, .. })
+        ));
         let unordered = TierTable::from_rates(&[
             (usdt(dec!(0)), Ratio(dec!(0.01))),
             (usdt(dec!(0)), Ratio(dec!(0.02))),

@@ -58,7 +58,9 @@ impl RealizedVolatility {
         let (sum_sq, sum_dt) = self
             .samples
             .iter()
-            .fold((Decimal::ZERO, Decimal::ZERO), |(s, t), (_, r2, dt)| (s + r2, t + dt));
+            .fold((Decimal::ZERO, Decimal::ZERO), |(s, t), (_, r2, dt)| {
+                (s + r2, t + dt)
+            });
         if sum_dt.is_zero() {
             return None;
         }

@@ -1,0 +1,342 @@
+//! The commands. Thin: load and validate, wire, run, print.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
+use crate::core::{decide, Caps, RescueState, Situation, Strategy};
+use crate::engine::{run_accounts, Event};
+use crate::report::{self, SummaryRow, TimelineOptions};
+use crate::venue::sim::{Scenario, SimVenue};
+use crate::venue::Venue;
+use crate::wiring::{self, Mode, SimHandle};
+
+/// How long runners get to finish the step in flight after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Errors the binary maps to exit codes: 2 for anything the user must fix in a file.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// `config/demo.toml`, found from the working folder or, failing that, from the source tree
+/// this binary was built from — so `cargo run --release` works from anywhere in the repo.
+pub fn default_config_path() -> PathBuf {
+    let local = PathBuf::from("config/demo.toml");
+    if local.exists() {
+        return local;
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+    if built_from.exists() {
+        built_from
+    } else {
+        local
+    }
+}
+
+pub fn load_config(path: &Path) -> Result<Config, CliError> {
+    Ok(Config::load(path)?)
+}
+
+/// `run`: every account until shutdown (or, for simulated accounts, until their day ends).
+pub async fn run(
+    config: Config,
+    force_dry_run: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<String, CliError> {
+    let mode = if force_dry_run || config.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Live
+    };
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let wired = wiring::wire(&config.accounts, mode, Some(sender));
+    let collector = tokio::spawn(async move {
+        let mut events = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            events.push(event);
+        }
+        events
+    });
+    let exits = run_accounts(wired.runners, shutdown, SHUTDOWN_GRACE).await;
+    let events = collector.await.unwrap_or_default();
+    let mut out = String::new();
+    if !wired.sims.is_empty() {
+        out.push_str(&rehearsal_report(&config.accounts, &wired.sims, &events));
+    }
+    for exit in exits {
+        tracing::info!(account = %exit.name, reason = ?exit.reason, spent = %exit.spent, rescues = exit.rescues, "stopped");
+    }
+    Ok(out)
+}
+
+/// Timelines and the closing summary for simulated accounts, grouped by scenario, with the
+/// same day without the bot beside them.
+fn rehearsal_report(accounts: &[AccountConfig], sims: &[SimHandle], events: &[Event]) -> String {
+    let grouped = report::by_account(events);
+    let mut scenarios: Vec<&Path> = Vec::new();
+    for account in accounts {
+        let VenueConfig::Sim { scenario_path, .. } = &account.venue;
+        if !scenarios.contains(&scenario_path.as_path()) {
+            scenarios.push(scenario_path);
+        }
+    }
+    let mut out = String::new();
+    for scenario_path in scenarios {
+        let mut rows = Vec::new();
+        let mut scenario: Option<&Scenario> = None;
+        for handle in sims {
+            let sim_scenario = handle.venue.scenario();
+            if sim_scenario.path != scenario_path {
+                continue;
+            }
+            if scenario.is_none() {
+                out.push_str(&report::scenario_heading(sim_scenario));
+                scenario = Some(sim_scenario);
+            }
+            let account = accounts.iter().find(|a| a.name == handle.account);
+            let outcome = handle.venue.finish();
+            out.push('\n');
+            if let Some(account) = account {
+                out.push_str(&account_heading(account));
+            }
+            let account_events = grouped.get(&handle.account).cloned().unwrap_or_default();
+            out.push_str(&report::timeline(
+                &account_events,
+                report::liquidation_row(&outcome),
+                TimelineOptions::default(),
+            ));
+            rows.push(SummaryRow {
+                label: format!("{} ({})", handle.account, handle.strategy),
+                outcome,
+            });
+        }
+        if let Some(scenario) = scenario {
+            rows.push(SummaryRow {
+                label: "same day, no bot".into(),
+                outcome: replay_without_bot(scenario),
+            });
+            out.push_str("\nsummary\n");
+            out.push_str(&report::summary(&rows));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn account_heading(account: &AccountConfig) -> String {
+    format!(
+        "account {} — {}\n  caps: {} per rescue, {} per 24 h, keep {} in reserve, cooldown {}; polls every {}\n",
+        account.name,
+        strategy_line(&account.strategy),
+        report::money(account.caps.max_per_rescue),
+        report::money(account.caps.max_per_day),
+        report::money(account.caps.keep_at_least),
+        config::literal::format_duration(account.caps.cooldown),
+        config::literal::format_duration(account.poll_interval),
+    )
+}
+
+pub fn strategy_line(strategy: &Strategy) -> String {
+    let l = &strategy.levels;
+    let mut line = format!(
+        "strategy {} on {}: alert below {}, top up below {}, refill to {}, floor {}",
+        strategy.name,
+        strategy.metric.name(),
+        l.alert_below.percent(),
+        l.top_up_below.percent(),
+        l.target.percent(),
+        l.floor.percent()
+    );
+    if let Some(v) = &strategy.volatility {
+        line.push_str(&format!(
+            "; widened by {} × realized volatility × √(poll + settlement), at most {}",
+            v.multiplier,
+            v.max_widening.percent()
+        ));
+    }
+    line
+}
+
+/// The scenario as the venue alone plays it.
+pub fn replay_without_bot(scenario: &Scenario) -> crate::venue::sim::SimOutcome {
+    let clock = crate::clock::Clock::virtual_at(scenario.start());
+    SimVenue::new(scenario.clone(), clock).finish()
+}
+
+/// `simulate`: one scenario, one strategy, with the bot or without it.
+pub async fn simulate(
+    scenario_path: &Path,
+    strategy_path: &Path,
+    no_bot: bool,
+) -> Result<String, CliError> {
+    let scenario = Scenario::load(scenario_path)?;
+    let strategy = config::strategy::load(strategy_path)?;
+    let account = AccountConfig {
+        name: if no_bot {
+            "no-bot".into()
+        } else {
+            "bot".into()
+        },
+        poll_interval: scenario.poll_interval,
+        caps: if no_bot {
+            // Watching only: caps of zero mean the engine can never move anything.
+            Caps {
+                max_per_rescue: crate::money::Usdt::ZERO,
+                max_per_day: crate::money::Usdt::ZERO,
+                keep_at_least: crate::money::Usdt::ZERO,
+                cooldown: Duration::ZERO,
+            }
+        } else {
+            scenario.caps.clone()
+        },
+        strategy,
+        strategy_path: strategy_path.to_path_buf(),
+        venue: VenueConfig::Sim {
+            scenario: Box::new(scenario.clone()),
+            scenario_path: scenario_path.to_path_buf(),
+        },
+    };
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let wired = wiring::wire(std::slice::from_ref(&account), Mode::DryRun, Some(sender));
+    run_accounts(wired.runners, std::future::pending(), SHUTDOWN_GRACE).await;
+    let mut events = Vec::new();
+    while let Some(event) = receiver.recv().await {
+        events.push(event);
+    }
+    let handle = &wired.sims[0];
+    let outcome = handle.venue.finish();
+    let mut out = report::scenario_heading(&scenario);
+    out.push('\n');
+    if no_bot {
+        out.push_str("without the bot (metrics shown for the strategy's levels; nothing moves)\n");
+    } else {
+        out.push_str(&account_heading(&account));
+    }
+    let event_refs: Vec<&Event> = events.iter().collect();
+    let mut timeline = report::timeline(
+        &event_refs,
+        report::liquidation_row(&outcome),
+        TimelineOptions::default(),
+    );
+    if no_bot {
+        timeline = strip_actions(&timeline);
+    }
+    out.push_str(&timeline);
+    let mut rows = Vec::new();
+    if !no_bot {
+        rows.push(SummaryRow {
+            label: format!("bot ({})", account.strategy.name),
+            outcome,
+        });
+    }
+    rows.push(SummaryRow {
+        label: "no bot".into(),
+        outcome: replay_without_bot(&scenario),
+    });
+    out.push_str("\nsummary\n");
+    out.push_str(&report::summary(&rows));
+    Ok(out)
+}
+
+/// Without a bot the action column would only say what a bot would have done; drop it.
+fn strip_actions(timeline: &str) -> String {
+    timeline
+        .lines()
+        .map(|line| {
+            let cut = ["hold", "ALERT", "CRITICAL", "EMERGENCY", "top up", "action"]
+                .iter()
+                .filter_map(|word| line.find(word))
+                .min();
+            match cut {
+                Some(at) if !line.contains("LIQUIDATED") => line[..at].trim_end().to_string(),
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// `check`: validate, then read each account once (never moving anything) and print its
+/// buffer. A key that can withdraw is refused.
+pub async fn check(config: Config) -> Result<String, CliError> {
+    let mut out = format!(
+        "{}: valid; {} account(s); dry_run = {}\n",
+        config.path.display(),
+        config.accounts.len(),
+        config.dry_run
+    );
+    let wired = wiring::wire(&config.accounts, Mode::DryRun, None);
+    let mut refusals = Vec::new();
+    for (account, handle) in config.accounts.iter().zip(&wired.sims) {
+        let venue: &dyn Venue = handle.venue.as_ref();
+        out.push_str(&format!(
+            "\naccount {} (venue {})\n  {}\n",
+            account.name,
+            venue.kind(),
+            strategy_line(&account.strategy)
+        ));
+        match venue.permissions().await {
+            Ok(p) if p.can_withdraw => refusals.push(format!(
+                "{}: the API key can withdraw; create a key without withdrawal permission",
+                account.name
+            )),
+            Ok(p) => out.push_str(&format!(
+                "  key: withdraw {}, transfer {}, IP-restricted {}{}\n",
+                yes_no(p.can_withdraw),
+                yes_no(p.can_transfer),
+                yes_no(p.ip_restricted),
+                p.notes.iter().map(|n| format!("; {n}")).collect::<String>()
+            )),
+            Err(error) => {
+                refusals.push(format!("{}: permissions unreadable: {error}", account.name))
+            }
+        }
+        match venue.snapshot().await {
+            Ok(snapshot) => {
+                let situation = Situation {
+                    account: &snapshot.account,
+                    reserve_available: snapshot.reserve_available,
+                    rescues: RescueState::default(),
+                    now: snapshot.as_of,
+                    volatility: None,
+                    rescue_horizon: account.poll_interval + venue.transfer_rules().settlement,
+                    transfer_step: venue.transfer_rules().step,
+                };
+                let decision = decide(&situation, &account.strategy, &account.caps);
+                let m = decision.metrics;
+                out.push_str(&format!(
+                    "  equity {} USDT, maintenance {} USDT, reserve {} USDT\n  buffer {}, cushion {}, liquidation distance {}; the bot would: {:?}\n",
+                    report::money(snapshot.account.equity),
+                    report::money(snapshot.account.maintenance),
+                    report::money(snapshot.reserve_available),
+                    m.buffer,
+                    m.cushion,
+                    m.distance,
+                    decision.action
+                ));
+            }
+            Err(error) => refusals.push(format!("{}: snapshot failed: {error}", account.name)),
+        }
+    }
+    if refusals.is_empty() {
+        Ok(out)
+    } else {
+        Err(CliError::Refused(format!("{out}\n{}", refusals.join("\n"))))
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}

@@ -1,0 +1,337 @@
+//! Configuration: TOML in, typed and validated values out.
+//!
+//! Two steps, as ripgrep does with its flags: serde reads *raw* values (unknown keys are
+//! errors), then `build` turns them into the types the engine uses and checks what serde
+//! cannot (levels in order, files that exist). Every error names the file, the key and what is
+//! allowed; nothing starts on a bad config.
+
+pub mod literal;
+pub mod strategy;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::core::{Caps, Strategy};
+use crate::venue::sim::Scenario;
+use literal::{DurationLit, MoneyLit};
+
+/// A configuration problem: which file, which key, what is wrong and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+        }
+    }
+}
+
+impl ConfigError {
+    pub fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads and deserializes one TOML file, mapping serde's errors to the key they are about.
+pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, "", format!("cannot read the file: {e}")))?;
+    toml::from_str(&source).map_err(|e| {
+        let key = e
+            .span()
+            .map(|span| key_at(&source, span.start))
+            .unwrap_or_default();
+        ConfigError::new(path, key, e.message().to_string())
+    })
+}
+
+/// The dotted key at a byte offset: the nearest `[table]` header above it plus the key on
+/// its line. Good enough to point a person at the right line; the line number is added too.
+fn key_at(source: &str, offset: usize) -> String {
+    let before = &source[..offset.min(source.len())];
+    let line_number = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = source[line_start..].lines().next().unwrap_or("");
+    let header = before[..line_start]
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            l.starts_with('[')
+                .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        })
+        .unwrap_or_default();
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().to_string())
+        .unwrap_or_default();
+    let dotted = match (header.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => header,
+        (false, false) => format!("{header}.{key}"),
+    };
+    if dotted.is_empty() {
+        format!("line {line_number}")
+    } else {
+        format!("{dotted} (line {line_number})")
+    }
+}
+
+/// Resolves a path written in a config file relative to that file's folder.
+pub fn relative_to(file: &Path, written: &str) -> PathBuf {
+    let written = Path::new(written);
+    if written.is_absolute() {
+        return written.to_path_buf();
+    }
+    file.parent().unwrap_or(Path::new(".")).join(written)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw values, as serde reads them.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    dry_run: Option<bool>,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: String,
+    venue: String,
+    strategy: String,
+    poll_interval: Option<DurationLit>,
+    caps: RawCaps,
+    sim: Option<RawSim>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaps {
+    pub max_per_rescue: MoneyLit,
+    pub max_per_day: MoneyLit,
+    pub keep_at_least: Option<MoneyLit>,
+    pub cooldown: Option<DurationLit>,
+}
+
+impl RawCaps {
+    pub fn build(&self, file: &Path, prefix: &str) -> Result<Caps, ConfigError> {
+        let caps = Caps {
+            max_per_rescue: self.max_per_rescue.0,
+            max_per_day: self.max_per_day.0,
+            keep_at_least: self.keep_at_least.map(|m| m.0).unwrap_or_default(),
+            cooldown: self.cooldown.map(|d| d.0).unwrap_or(Duration::ZERO),
+        };
+        if caps.max_per_rescue.is_zero() {
+            return Err(ConfigError::new(
+                file,
+                format!("{prefix}max_per_rescue"),
+                "must be above 0 (it is the most one rescue may move)",
+            ));
+        }
+        if caps.max_per_day < caps.max_per_rescue {
+            return Err(ConfigError::new(
+                file,
+                format!("{prefix}max_per_day"),
+                format!(
+                    "must be at least max_per_rescue ({}), got {}",
+                    caps.max_per_rescue, caps.max_per_day
+                ),
+            ));
+        }
+        Ok(caps)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSim {
+    scenario: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built values.
+
+pub const VENUES: &[&str] = &["sim"];
+/// Venues the design names that have no adapter yet; named in the error so users know.
+const PLANNED_VENUES: &[&str] = &["binance", "bybit", "okx"];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub dry_run: bool,
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub name: String,
+    pub venue: VenueConfig,
+    pub strategy: Strategy,
+    pub strategy_path: PathBuf,
+    pub poll_interval: Duration,
+    pub caps: Caps,
+}
+
+#[derive(Debug, Clone)]
+pub enum VenueConfig {
+    Sim {
+        scenario: Box<Scenario>,
+        scenario_path: PathBuf,
+    },
+}
+
+impl VenueConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VenueConfig::Sim { .. } => "sim",
+        }
+    }
+}
+
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = load_toml(path)?;
+        build_config(path, raw)
+    }
+}
+
+fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+    if raw.accounts.is_empty() {
+        return Err(ConfigError::new(
+            path,
+            "accounts",
+            "at least one [[accounts]] table is required",
+        ));
+    }
+    let mut accounts: Vec<AccountConfig> = Vec::with_capacity(raw.accounts.len());
+    for (index, account) in raw.accounts.into_iter().enumerate() {
+        let built = build_account(path, index, account)?;
+        if accounts.iter().any(|a| a.name == built.name) {
+            return Err(ConfigError::new(
+                path,
+                format!("accounts[{index}].name"),
+                format!(
+                    "`{}` is used twice; account names must be unique",
+                    built.name
+                ),
+            ));
+        }
+        accounts.push(built);
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        dry_run: raw.dry_run.unwrap_or(true),
+        accounts,
+    })
+}
+
+fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountConfig, ConfigError> {
+    let prefix = format!("accounts[{index}].");
+    let valid_name = !raw.name.is_empty()
+        && raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_name {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}name"),
+            format!("`{}`: use letters, digits, `-` and `_` only", raw.name),
+        ));
+    }
+    let poll_interval = raw
+        .poll_interval
+        .map(|d| d.0)
+        .unwrap_or(DEFAULT_POLL_INTERVAL);
+    if poll_interval < Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}poll_interval"),
+            "must be at least 1s (venues rate-limit faster polling)",
+        ));
+    }
+    let caps = raw.caps.build(path, &format!("{prefix}caps."))?;
+    let strategy_path = relative_to(path, &raw.strategy);
+    let strategy = strategy::load(&strategy_path)?;
+    let venue = build_venue(path, &prefix, &raw.venue, raw.sim)?;
+    Ok(AccountConfig {
+        name: raw.name,
+        venue,
+        strategy,
+        strategy_path,
+        poll_interval,
+        caps,
+    })
+}
+
+fn build_venue(
+    path: &Path,
+    prefix: &str,
+    venue: &str,
+    sim: Option<RawSim>,
+) -> Result<VenueConfig, ConfigError> {
+    match venue {
+        "sim" => {
+            let sim = sim.ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("{prefix}sim"),
+                    "venue = \"sim\" needs a [accounts.sim] table with `scenario = \"FILE\"`",
+                )
+            })?;
+            let scenario_path = relative_to(path, &sim.scenario);
+            let scenario = Scenario::load(&scenario_path)?;
+            Ok(VenueConfig::Sim {
+                scenario: Box::new(scenario),
+                scenario_path,
+            })
+        }
+        other if PLANNED_VENUES.contains(&other) => Err(ConfigError::new(
+            path,
+            format!("{prefix}venue"),
+            format!(
+                "the `{other}` adapter is not built yet; allowed now: {}",
+                VENUES.join(", ")
+            ),
+        )),
+        other => Err(ConfigError::new(
+            path,
+            format!("{prefix}venue"),
+            format!("unknown venue `{other}`; allowed: {}", VENUES.join(", ")),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_at_names_table_and_key() {
+        let src =
+            "dry_run = true\n[[accounts]]\nname = \"a\"\n[accounts.caps]\nmax_per_rescue = 1.5\n";
+        let offset = src.find("1.5").unwrap();
+        assert_eq!(key_at(src, offset), "accounts.caps.max_per_rescue (line 5)");
+    }
+}

@@ -1,0 +1,356 @@
+//! Output for people: a compact timeline per account and a closing summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+
+use crate::core::{Action, Blocked, Decision, MetricValue, Severity};
+use crate::engine::{Event, EventKind};
+use crate::money::{Price, Usdt};
+use crate::time::Timestamp;
+use crate::venue::sim::{Scenario, SimOutcome};
+
+/// `1234567.891` → `1,234,567.89` (display only; rounding here never feeds a decision).
+pub fn money(amount: Usdt) -> String {
+    group_thousands(amount.0.round_dp(2), 2)
+}
+
+pub fn price(p: Price) -> String {
+    let dp = if p.0 >= Decimal::from(1000) { 1 } else { 2 };
+    group_thousands(p.0.round_dp(dp), dp)
+}
+
+fn group_thousands(value: Decimal, dp: u32) -> String {
+    let text = format!("{:.*}", dp as usize, value.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if value < Decimal::ZERO { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// Which observed ticks deserve a row: changes of what the bot does, and a checkpoint every
+/// `checkpoint_hours` so the price path is visible.
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineOptions {
+    pub checkpoint_hours: i64,
+}
+
+impl Default for TimelineOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_hours: 2,
+        }
+    }
+}
+
+/// Renders one account's events as rows: time, mark, buffer, cushion, liquidation distance,
+/// action. `liquidation` (from the simulator) is merged in at its instant.
+pub fn timeline(
+    events: &[&Event],
+    liquidation: Option<(Timestamp, String)>,
+    options: TimelineOptions,
+) -> String {
+    let mut rows: Vec<(Timestamp, String)> = Vec::new();
+    let mut last_label = String::new();
+    let mut last_severity = 0u8;
+    let mut last_change = Timestamp(i64::MIN);
+    let mut last_checkpoint: Option<i64> = None;
+    let hour_ms = 3_600_000 * options.checkpoint_hours.max(1);
+    let mut latest_decision: Option<&Decision> = None;
+    for event in events {
+        match &event.kind {
+            EventKind::Observed { decision, snapshot } => {
+                let label = action_label(&decision.action);
+                let severity = action_severity(&decision.action);
+                let slot = event.at.as_millis() / hour_ms;
+                let checkpoint = last_checkpoint != Some(slot);
+                // A price hovering at a level flips the action every tick; print a calmer
+                // action only once it has lasted, a graver one at once.
+                let settled = event.at.since(last_change) >= FLAP_QUIET;
+                let change = label != last_label && (severity > last_severity || settled);
+                if change {
+                    last_change = event.at;
+                }
+                if change || checkpoint {
+                    let marks = snapshot
+                        .account
+                        .positions
+                        .iter()
+                        .map(|p| price(p.mark))
+                        .collect::<Vec<_>>()
+                        .join(" / ");
+                    let marks = if marks.is_empty() {
+                        "—".into()
+                    } else {
+                        marks
+                    };
+                    rows.push((event.at, metric_row(&marks, decision, &label)));
+                    last_label = label;
+                    last_severity = severity;
+                    last_checkpoint = Some(slot);
+                }
+                latest_decision = Some(decision);
+            }
+            EventKind::TransferSent { request, action } => {
+                let why = latest_decision
+                    .map(|d| {
+                        format!(
+                            "{} < {}, refill to {}",
+                            d.value,
+                            d.levels.top_up_below.percent(),
+                            d.levels.target.percent()
+                        )
+                    })
+                    .unwrap_or_default();
+                let kind = if matches!(action, Action::Emergency { .. }) {
+                    "EMERGENCY top-up"
+                } else {
+                    "top-up"
+                };
+                rows.push((
+                    event.at,
+                    format!(
+                        "{:<50}{kind} {} USDT sent ({why})",
+                        "",
+                        money(request.amount)
+                    ),
+                ));
+            }
+            EventKind::TransferLanded {
+                request, verified, ..
+            } => rows.push((
+                event.at,
+                format!(
+                    "{:<50}top-up {} USDT landed{}",
+                    "",
+                    money(request.amount),
+                    if *verified {
+                        " (futures wallet rose)"
+                    } else {
+                        " — wallet rise NOT seen"
+                    }
+                ),
+            )),
+            EventKind::TransferNotConfirmed {
+                request,
+                error,
+                unknown,
+            } => rows.push((
+                event.at,
+                format!(
+                    "{:<50}top-up {} USDT {}: {error}",
+                    "",
+                    money(request.amount),
+                    if *unknown {
+                        "outcome unknown"
+                    } else {
+                        "refused"
+                    }
+                ),
+            )),
+            EventKind::TransferFailed { request, reason } => rows.push((
+                event.at,
+                format!(
+                    "{:<50}top-up {} USDT failed: {reason}",
+                    "",
+                    money(request.amount)
+                ),
+            )),
+            EventKind::NoDecision { reason } => {
+                rows.push((event.at, format!("{:<50}no decision: {reason}", "")))
+            }
+            EventKind::Stopped(_) => {}
+        }
+    }
+    if let Some((at, text)) = liquidation {
+        let index = rows.partition_point(|(t, _)| *t <= at);
+        rows.insert(index, (at, format!("{:<50}{text}", "")));
+    }
+    let mut out = format!(
+        "  {:<8} {:>20} {:>8} {:>8} {:>9}  {}\n",
+        "time", "mark", "buffer", "cushion", "liq.dist", "action"
+    );
+    for (at, row) in rows {
+        let _ = writeln!(out, "  {:<8} {row}", at.hh_mm_ss());
+    }
+    out
+}
+
+fn metric_row(marks: &str, decision: &Decision, label: &str) -> String {
+    let m = &decision.metrics;
+    format!(
+        "{:>20} {:>8} {:>8} {:>9}  {label}",
+        marks,
+        m.buffer.to_string(),
+        m.cushion.to_string(),
+        m.distance.to_string(),
+    )
+}
+
+const FLAP_QUIET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+fn action_severity(action: &Action) -> u8 {
+    match action {
+        Action::Hold => 0,
+        Action::Alert {
+            severity: Severity::Warning,
+            ..
+        } => 1,
+        Action::Alert { .. } | Action::TopUp(_) => 2,
+        Action::Emergency { .. } => 3,
+    }
+}
+
+fn action_label(action: &Action) -> String {
+    match action {
+        Action::Hold => "hold".into(),
+        Action::Alert {
+            severity: Severity::Warning,
+            ..
+        } => "ALERT (below alert level)".into(),
+        Action::Alert {
+            blocked: Some(blocked),
+            ..
+        } => format!("CRITICAL: {}", blocked_label(blocked)),
+        Action::Alert { .. } => "CRITICAL".into(),
+        Action::TopUp(_) => "top up".into(),
+        Action::Emergency {
+            blocked: Some(blocked),
+            ..
+        } => format!("EMERGENCY: {}", blocked_label(blocked)),
+        Action::Emergency { .. } => "EMERGENCY".into(),
+    }
+}
+
+fn blocked_label(blocked: &Blocked) -> String {
+    match blocked {
+        Blocked::InFlight(amount) => format!("waiting for {} USDT in flight", money(*amount)),
+        Blocked::Cooldown { until } => format!("cooling down until {}", until.hh_mm_ss()),
+        Blocked::Exhausted(cap) => format!("{} exhausted", cap.name()),
+    }
+}
+
+/// The liquidation line for a timeline.
+pub fn liquidation_row(outcome: &SimOutcome) -> Option<(Timestamp, String)> {
+    outcome.liquidated.as_ref().map(|l| {
+        let marks = l
+            .marks
+            .iter()
+            .map(|(symbol, mark)| format!("{symbol} {}", price(*mark)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (
+            l.at,
+            format!(
+                "LIQUIDATED by the venue at {marks} (equity {} ≤ maintenance {})",
+                money(l.equity),
+                money(l.maintenance)
+            ),
+        )
+    })
+}
+
+/// One summary row per run of a scenario.
+pub struct SummaryRow {
+    pub label: String,
+    pub outcome: SimOutcome,
+}
+
+pub fn summary(rows: &[SummaryRow]) -> String {
+    let mut out = format!(
+        "  {:<34} {:<26} {:>14} {:>7} {:>16}\n",
+        "run", "outcome", "reserve spent", "top-ups", "lowest liq.dist"
+    );
+    for row in rows {
+        let o = &row.outcome;
+        let outcome = match &o.liquidated {
+            Some(l) => format!("LIQUIDATED at {}", l.at.hh_mm_ss()),
+            None => "survived".into(),
+        };
+        let lowest = match o.lowest_distance.0 {
+            MetricValue::Unbounded => "∞".to_string(),
+            v => format!("{v} ({})", o.lowest_distance.1.hh_mm()),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<34} {:<26} {:>14} {:>7} {:>16}",
+            row.label,
+            outcome,
+            money(o.reserve_spent),
+            o.top_ups,
+            lowest
+        );
+    }
+    out
+}
+
+/// The heading of a scenario: what is replayed and where the prices come from.
+pub fn scenario_heading(scenario: &Scenario) -> String {
+    let mut out = format!("scenario: {}\n", scenario.name);
+    if !scenario.description.is_empty() {
+        let _ = writeln!(out, "  {}", scenario.description.trim());
+    }
+    for p in &scenario.positions {
+        let side = if p.is_long() { "long" } else { "short" };
+        let _ = writeln!(
+            out,
+            "  {} {side} {} at {} ({}× leverage, notional {} USDT)",
+            p.symbol,
+            p.size.abs().0.round_dp(4),
+            price(p.entry),
+            p.leverage,
+            money((p.size * p.entry).abs())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  futures wallet {} USDT, reserve {} USDT, transfers settle after {}",
+        money(scenario.wallet),
+        money(scenario.reserve),
+        crate::config::literal::format_duration(scenario.settlement)
+    );
+    let _ = writeln!(
+        out,
+        "  prices: {} — last-trade prices stand in for the mark price, which no public archive holds for these days",
+        scenario.price_source()
+    );
+    out
+}
+
+/// Groups events by account, in arrival order.
+pub fn by_account(events: &[Event]) -> BTreeMap<String, Vec<&Event>> {
+    let mut grouped: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for event in events {
+        grouped
+            .entry(event.account.to_string())
+            .or_default()
+            .push(event);
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn money_is_grouped_and_rounded_for_display() {
+        assert_eq!(money(Usdt(dec!(1234567.891))), "1,234,567.89");
+        assert_eq!(money(Usdt(dec!(-1000))), "-1,000.00");
+        assert_eq!(money(Usdt(dec!(12))), "12.00");
+        assert_eq!(price(Price(dec!(58161))), "58,161.0");
+        assert_eq!(price(Price(dec!(194.61))), "194.61");
+    }
+}

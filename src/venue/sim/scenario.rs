@@ -1,0 +1,326 @@
+//! Scenario files (`scenarios/*.toml`): a portfolio, a reserve and the real days it lives
+//! through.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::market::{load_klines, Bar};
+use crate::config::literal::{DurationLit, MoneyLit, RatioLit};
+use crate::config::{load_toml, relative_to, ConfigError, RawCaps};
+use crate::core::{Caps, Tier, TierTable};
+use crate::money::{parse_decimal, Price, Qty, Ratio, Usdt};
+use crate::time::Timestamp;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    wallet: MoneyLit,
+    reserve: MoneyLit,
+    settlement: Option<DurationLit>,
+    transfer_step: Option<MoneyLit>,
+    positions: Vec<RawPosition>,
+    bot: Option<RawBot>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPosition {
+    symbol: String,
+    side: String,
+    leverage: RatioLit,
+    notional: Option<MoneyLit>,
+    size: Option<MoneyLit>,
+    klines: String,
+    tiers: Option<Vec<RawTier>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    floor: MoneyLit,
+    rate: RatioLit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBot {
+    poll_interval: Option<DurationLit>,
+    caps: Option<RawCaps>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub path: PathBuf,
+    pub wallet: Usdt,
+    pub reserve: Usdt,
+    /// How long a transfer takes to land in the futures wallet.
+    pub settlement: Duration,
+    pub transfer_step: Usdt,
+    pub positions: Vec<ScenarioPosition>,
+    /// What `simulate` uses when no account config is given.
+    pub poll_interval: Duration,
+    pub caps: Caps,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioPosition {
+    pub symbol: String,
+    pub size: Qty,
+    pub entry: Price,
+    pub leverage: Decimal,
+    pub tiers: Arc<TierTable>,
+    pub bars: Arc<Vec<Bar>>,
+    pub klines_path: PathBuf,
+}
+
+impl ScenarioPosition {
+    pub fn is_long(&self) -> bool {
+        self.size.0 > Decimal::ZERO
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
+        let raw: RawScenario = load_toml(path)?;
+        build(path, raw)
+    }
+
+    pub fn start(&self) -> Timestamp {
+        self.positions[0].bars[0].open_time
+    }
+
+    /// One minute past the open of the last bar.
+    pub fn end(&self) -> Timestamp {
+        let bars = &self.positions[0].bars;
+        Timestamp(bars[bars.len() - 1].open_time.as_millis() + super::market::MINUTE_MS)
+    }
+
+    /// Where the prices come from, for output that must say they stand in for the mark.
+    pub fn price_source(&self) -> String {
+        let mut sources: Vec<&str> = self
+            .positions
+            .iter()
+            .map(|p| {
+                if p.klines_path.to_string_lossy().contains("perp") {
+                    "Binance USDⓈ-M perpetual last-trade 1m klines"
+                } else {
+                    "Binance spot last-trade 1m klines"
+                }
+            })
+            .collect();
+        sources.dedup();
+        sources.join(" + ")
+    }
+}
+
+fn build(path: &Path, raw: RawScenario) -> Result<Scenario, ConfigError> {
+    if raw.positions.is_empty() {
+        return Err(ConfigError::new(
+            path,
+            "positions",
+            "at least one [[positions]] table is required",
+        ));
+    }
+    let mut positions = Vec::with_capacity(raw.positions.len());
+    for (index, position) in raw.positions.iter().enumerate() {
+        positions.push(build_position(path, index, position)?);
+    }
+    check_same_minutes(path, &positions)?;
+    let default_caps = Caps {
+        max_per_rescue: raw.reserve.0,
+        max_per_day: raw.reserve.0,
+        keep_at_least: Usdt::ZERO,
+        cooldown: Duration::ZERO,
+    };
+    let (poll_interval, caps) = match &raw.bot {
+        Some(bot) => (
+            bot.poll_interval.map(|d| d.0),
+            bot.caps
+                .as_ref()
+                .map(|c| c.build(path, "bot.caps."))
+                .transpose()?,
+        ),
+        None => (None, None),
+    };
+    Ok(Scenario {
+        name: raw.name,
+        description: raw.description,
+        path: path.to_path_buf(),
+        wallet: raw.wallet.0,
+        reserve: raw.reserve.0,
+        settlement: raw
+            .settlement
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(60)),
+        transfer_step: raw
+            .transfer_step
+            .map(|m| m.0)
+            .unwrap_or(Usdt(Decimal::new(1, 2))),
+        positions,
+        poll_interval: poll_interval.unwrap_or(Duration::from_secs(60)),
+        caps: caps.unwrap_or(default_caps),
+    })
+}
+
+fn build_position(
+    path: &Path,
+    index: usize,
+    raw: &RawPosition,
+) -> Result<ScenarioPosition, ConfigError> {
+    let key = |k: &str| format!("positions[{index}].{k}");
+    let long = match raw.side.as_str() {
+        "long" => true,
+        "short" => false,
+        other => {
+            return Err(ConfigError::new(
+                path,
+                key("side"),
+                format!("`{other}`; allowed: long, short"),
+            ))
+        }
+    };
+    let leverage = raw.leverage.0 .0;
+    if leverage <= Decimal::ZERO || leverage > Decimal::from(200) {
+        return Err(ConfigError::new(
+            path,
+            key("leverage"),
+            format!("must lie in (0, 200], got {leverage}"),
+        ));
+    }
+    let klines_path = relative_to(path, &raw.klines);
+    let bars = load_klines(&klines_path).map_err(|e| {
+        ConfigError::new(
+            path,
+            key("klines"),
+            format!("{}: {e}", klines_path.display()),
+        )
+    })?;
+    let entry = bars[0].open;
+    let magnitude =
+        match (raw.notional, raw.size) {
+            (Some(notional), None) => notional.0 .0 / entry.0,
+            (None, Some(size)) => size.0 .0,
+            _ => return Err(ConfigError::new(
+                path,
+                key("notional"),
+                "give exactly one of `notional` (USDT at the first open) or `size` (base units)",
+            )),
+        };
+    if magnitude <= Decimal::ZERO {
+        return Err(ConfigError::new(path, key("notional"), "must be above 0"));
+    }
+    let tiers = match &raw.tiers {
+        Some(rows) => tier_table(rows).map_err(|e| ConfigError::new(path, key("tiers"), e))?,
+        None => built_in_tiers(&raw.symbol).ok_or_else(|| {
+            ConfigError::new(
+                path,
+                key("tiers"),
+                format!(
+                    "no built-in brackets for `{}` (built in: {}); add `tiers = [{{ floor = \"0\", rate = \"0.005\" }}, …]`",
+                    raw.symbol,
+                    built_in_symbols().join(", ")
+                ),
+            )
+        })?,
+    };
+    Ok(ScenarioPosition {
+        symbol: raw.symbol.clone(),
+        size: Qty(if long { magnitude } else { -magnitude }),
+        entry,
+        leverage,
+        tiers: Arc::new(tiers),
+        bars: Arc::new(bars),
+        klines_path,
+    })
+}
+
+fn check_same_minutes(path: &Path, positions: &[ScenarioPosition]) -> Result<(), ConfigError> {
+    let first = &positions[0].bars;
+    for (index, p) in positions.iter().enumerate().skip(1) {
+        if p.bars.len() != first.len() || p.bars[0].open_time != first[0].open_time {
+            return Err(ConfigError::new(
+                path,
+                format!("positions[{index}].klines"),
+                "every position's klines must cover the same minutes as the first position's",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn tier_table(rows: &[RawTier]) -> Result<TierTable, String> {
+    let pairs: Vec<(Usdt, Ratio)> = rows.iter().map(|r| (r.floor.0, r.rate.0)).collect();
+    TierTable::from_rates(&pairs).map_err(|e| e.to_string())
+}
+
+const BUILT_IN_TIERS: &str = include_str!("../../../data/tiers.toml");
+
+#[derive(Deserialize)]
+struct BuiltInTable {
+    tiers: Vec<BuiltInTier>,
+}
+
+#[derive(Deserialize)]
+struct BuiltInTier {
+    floor: String,
+    rate: String,
+}
+
+fn built_in_tables() -> BTreeMap<String, BuiltInTable> {
+    toml::from_str(BUILT_IN_TIERS).expect("data/tiers.toml is valid (checked by a test)")
+}
+
+fn built_in_symbols() -> Vec<String> {
+    built_in_tables().into_keys().collect()
+}
+
+/// The simulator's default brackets for a symbol (see data/tiers.toml for provenance).
+pub fn built_in_tiers(symbol: &str) -> Option<TierTable> {
+    let table = built_in_tables().remove(symbol)?;
+    let tiers: Vec<(Usdt, Ratio)> = table
+        .tiers
+        .iter()
+        .map(|t| {
+            (
+                Usdt(parse_decimal(&t.floor).expect("built-in floor")),
+                Ratio(parse_decimal(&t.rate).expect("built-in rate")),
+            )
+        })
+        .collect();
+    Some(TierTable::from_rates(&tiers).expect("built-in tiers are valid"))
+}
+
+/// Tiers as rows, for output.
+pub fn describe_tiers(tiers: &TierTable) -> String {
+    tiers
+        .tiers()
+        .iter()
+        .map(|Tier { floor, rate, .. }| format!("≥{floor}: {}", rate.percent()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_tables_parse() {
+        for symbol in built_in_symbols() {
+            assert!(built_in_tiers(&symbol).is_some(), "{symbol}");
+        }
+        let btc = built_in_tiers("BTCUSDT").unwrap();
+        assert_eq!(btc.tiers().len(), 3);
+        assert_eq!(btc.tiers()[2].deduction, Usdt(Decimal::from(1300)));
+    }
+}
