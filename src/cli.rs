@@ -10,7 +10,6 @@ use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, Event};
 use crate::report::{self, SummaryRow, TimelineOptions};
 use crate::venue::sim::{Scenario, SimVenue};
-use crate::venue::Venue;
 use crate::wiring::{self, Mode, SimHandle};
 
 /// How long runners get to finish the step in flight after SIGINT/SIGTERM.
@@ -275,8 +274,7 @@ pub async fn check(config: Config) -> Result<String, CliError> {
     );
     let wired = wiring::wire(&config.accounts, Mode::DryRun, None);
     let mut refusals = Vec::new();
-    for (account, handle) in config.accounts.iter().zip(&wired.sims) {
-        let venue: &dyn Venue = handle.venue.as_ref();
+    for (account, venue) in config.accounts.iter().zip(&wired.venues) {
         out.push_str(&format!(
             "\naccount {} (venue {})\n  {}\n",
             account.name,

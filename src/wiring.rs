@@ -29,11 +29,14 @@ pub struct SimHandle {
 
 pub struct Wired {
     pub runners: Vec<AccountRunner>,
+    /// Every account's venue as the engine sees it, in config order (for `check`).
+    pub venues: Vec<Arc<dyn Venue>>,
     pub sims: Vec<SimHandle>,
 }
 
 pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired {
     let mut runners = Vec::with_capacity(accounts.len());
+    let mut venues = Vec::with_capacity(accounts.len());
     let mut sims = Vec::new();
     for account in accounts {
         let (venue, clock, key_salt) = match &account.venue {
@@ -50,6 +53,7 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
                 (sim as Arc<dyn Venue>, clock, 0)
             }
         };
+        venues.push(venue.clone());
         runners.push(AccountRunner::new(
             AccountSetup {
                 name: account.name.clone(),
@@ -63,7 +67,11 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
             events.clone(),
         ));
     }
-    Wired { runners, sims }
+    Wired {
+        runners,
+        venues,
+        sims,
+    }
 }
 
 /// Wraps a real venue for the chosen mode. Real adapters call this from `wire`.
