@@ -108,7 +108,9 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             strategy,
             no_bot,
         } => {
-            init_logging(format, verbose, "error");
+            // Without a bot the engine only watches, with caps of zero; its "cannot top up"
+            // errors would be noise, so logs are off unless asked for.
+            init_logging(format, verbose, if no_bot { "off" } else { "error" });
             Ok(cli::simulate(&scenario, &strategy, no_bot).await?)
         }
     }

@@ -66,6 +66,7 @@ pub fn timeline(
     let mut last_severity = 0u8;
     let mut last_change = Timestamp(i64::MIN);
     let mut last_checkpoint: Option<i64> = None;
+    let mut last_flat = false;
     let hour_ms = 3_600_000 * options.checkpoint_hours.max(1);
     let mut latest_decision: Option<&Decision> = None;
     for event in events {
@@ -82,7 +83,10 @@ pub fn timeline(
                 if change {
                     last_change = event.at;
                 }
-                if change || checkpoint {
+                // Once flat (nothing open, e.g. after a liquidation) one row says so.
+                let flat = snapshot.account.positions.is_empty();
+                if (change || checkpoint) && !(flat && last_flat) {
+                    last_flat = flat;
                     let marks = snapshot
                         .account
                         .positions

@@ -1,0 +1,153 @@
+//! A bad config names the file, the key and what is allowed, exits 2, and starts nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use marginguard::config::{Config, ConfigError};
+
+/// Writes `config.toml` (and a strategy beside it) into a fresh folder.
+fn write_config(name: &str, config: &str, strategy: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("marginguard-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("strategy.toml"), strategy).unwrap();
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/btc-2024-08-05-10x-long.toml");
+    let config = config.replace("SCENARIO", &scenario.display().to_string());
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+const GOOD_STRATEGY: &str = r#"
+name = "t"
+metric = "liquidation_distance"
+alert_below = 0.10
+top_up_below = 0.08
+target = 0.12
+floor = 0.04
+"#;
+
+const GOOD_ACCOUNT: &str = r#"
+[[accounts]]
+name = "a"
+venue = "sim"
+strategy = "strategy.toml"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.sim]
+scenario = "SCENARIO"
+"#;
+
+fn load_err(name: &str, config: &str, strategy: &str) -> ConfigError {
+    let path = write_config(name, config, strategy);
+    Config::load(&path).expect_err("config should be refused")
+}
+
+#[test]
+fn a_good_config_loads_and_defaults_to_dry_run() {
+    let path = write_config("good", GOOD_ACCOUNT, GOOD_STRATEGY);
+    let config = Config::load(&path).unwrap();
+    assert!(config.dry_run, "dry-run is the default");
+    assert_eq!(config.accounts[0].caps.max_per_day.to_string(), "200");
+}
+
+#[test]
+fn unknown_key_is_named_with_what_is_allowed() {
+    let config = GOOD_ACCOUNT.replace(
+        "max_per_day = \"200\"",
+        "max_per_day = \"200\"\nmax_per_wek = \"5\"",
+    );
+    let err = load_err("unknown", &config, GOOD_STRATEGY);
+    assert!(err.file.ends_with("config.toml"));
+    assert!(err.key.contains("accounts.caps"), "{err}");
+    assert!(err.message.contains("max_per_wek"), "{err}");
+    assert!(
+        err.message.contains("max_per_rescue"),
+        "lists what is allowed: {err}"
+    );
+}
+
+#[test]
+fn money_written_as_a_float_is_refused() {
+    let config = GOOD_ACCOUNT.replace("max_per_rescue = \"100\"", "max_per_rescue = 100.5");
+    let err = load_err("float", &config, GOOD_STRATEGY);
+    assert!(err.key.contains("max_per_rescue"), "{err}");
+    assert!(err.message.contains("string"), "{err}");
+}
+
+#[test]
+fn strategy_levels_out_of_order_name_the_strategy_file_and_level() {
+    let strategy = GOOD_STRATEGY.replace("target = 0.12", "target = 0.07");
+    let err = load_err("levels", GOOD_ACCOUNT, &strategy);
+    assert!(err.file.ends_with("strategy.toml"), "{err}");
+    assert_eq!(err.key, "target");
+    assert!(err.message.contains("above top_up_below"), "{err}");
+}
+
+#[test]
+fn unknown_metric_lists_the_allowed_ones() {
+    let strategy = GOOD_STRATEGY.replace("liquidation_distance", "vibes");
+    let err = load_err("metric", GOOD_ACCOUNT, &strategy);
+    assert_eq!(err.key, "metric");
+    assert!(err
+        .message
+        .contains("margin_ratio_buffer, cushion, liquidation_distance"));
+}
+
+#[test]
+fn unknown_venue_lists_the_allowed_ones() {
+    let config = GOOD_ACCOUNT.replace("venue = \"sim\"", "venue = \"kraken\"");
+    let err = load_err("venue", &config, GOOD_STRATEGY);
+    assert_eq!(err.key, "accounts[0].venue");
+    assert!(err.message.contains("allowed: sim"), "{err}");
+}
+
+#[test]
+fn day_cap_below_rescue_cap_is_refused() {
+    let config = GOOD_ACCOUNT.replace("max_per_day = \"200\"", "max_per_day = \"50\"");
+    let err = load_err("caps", &config, GOOD_STRATEGY);
+    assert_eq!(err.key, "accounts[0].caps.max_per_day");
+}
+
+#[test]
+fn missing_strategy_file_is_named() {
+    let config = GOOD_ACCOUNT.replace("strategy.toml", "nope.toml");
+    let err = load_err("missing", &config, GOOD_STRATEGY);
+    assert!(err.file.ends_with("nope.toml"), "{err}");
+    assert!(err.message.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn binary_exits_2_on_a_bad_config_and_prints_file_and_key() {
+    let config = GOOD_ACCOUNT.replace("max_per_rescue = \"100\"", "max_per_rescue = 100.5");
+    let path = write_config("binary", &config, GOOD_STRATEGY);
+    for command in ["run", "check"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+            .args([command, "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{command}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("config.toml"), "{stderr}");
+        assert!(stderr.contains("max_per_rescue"), "{stderr}");
+        assert!(output.stdout.is_empty(), "nothing ran: {output:?}");
+    }
+}
+
+#[test]
+fn shipped_configs_and_strategies_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(root.join("strategies")).unwrap() {
+        let path = entry.unwrap().path();
+        marginguard::config::strategy::load(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    for entry in std::fs::read_dir(root.join("config")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The embedded demo and the `simulate` command, end to end, in-process and as a binary.
+
+use std::path::Path;
+use std::process::Command;
+
+use marginguard::cli;
+use marginguard::config::Config;
+
+fn demo_output() -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config::load(Path::new("config/demo.toml")).unwrap();
+    runtime
+        .block_on(cli::run(config, false, std::future::pending()))
+        .unwrap()
+}
+
+fn summary_line<'a>(output: &'a str, starts: &str) -> &'a str {
+    let summary = output.split("summary\n").nth(1).expect("a summary");
+    summary
+        .lines()
+        .find(|l| l.trim_start().starts_with(starts))
+        .unwrap_or_else(|| panic!("no summary row `{starts}` in\n{output}"))
+}
+
+#[test]
+fn demo_rescues_what_is_liquidated_without_the_bot() {
+    let output = demo_output();
+    assert!(
+        summary_line(&output, "distance-bot").contains("survived"),
+        "{output}"
+    );
+    assert!(
+        summary_line(&output, "same day, no bot").contains("LIQUIDATED"),
+        "{output}"
+    );
+    assert!(
+        summary_line(&output, "seed-ladder-bot").contains("LIQUIDATED"),
+        "the literal rule of thumb is liquidated on this day (DESIGN.md)\n{output}"
+    );
+    assert!(
+        output.contains("stand in for the mark price"),
+        "the output must say the prices are last-trade, not mark"
+    );
+    assert!(output.contains("top-up") && output.contains("landed"));
+}
+
+#[test]
+fn demo_replays_identically() {
+    assert_eq!(demo_output(), demo_output());
+}
+
+#[test]
+fn binary_runs_the_demo_with_no_arguments() {
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(summary_line(&stdout, "distance-bot").contains("survived"));
+}
+
+#[test]
+fn simulate_with_and_without_the_bot() {
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+            .args([
+                "simulate",
+                "--scenario",
+                "scenarios/btc-2024-08-05-10x-long.toml",
+                "--strategy",
+                "strategies/distance.toml",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let with_bot = run(&[]);
+    assert!(summary_line(&with_bot, "bot (distance)").contains("survived"));
+    let without = run(&["--no-bot"]);
+    assert!(summary_line(&without, "no bot").contains("LIQUIDATED"));
+    assert!(
+        !without.contains("USDT sent"),
+        "nothing moves without the bot"
+    );
+    assert!(with_bot.contains("USDT sent"));
+}
+
+#[test]
+fn check_prints_each_accounts_buffer() {
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .args(["check", "--config", "config/demo.toml"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.matches("buffer 95.50%").count(), 2, "{stdout}");
+}

@@ -1,0 +1,462 @@
+//! Engine behaviour against a scripted in-memory venue: what is sent, when, and what is not.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use marginguard::clock::Clock;
+use marginguard::core::{Account, Caps, Levels, MetricKind, Position, Strategy, TierTable};
+use marginguard::engine::{run_accounts, AccountRunner, AccountSetup, EventKind, StopReason};
+use marginguard::money::{Price, Qty, Ratio, Usdt};
+use marginguard::time::Timestamp;
+use marginguard::venue::dry_run::DryRun;
+use marginguard::venue::{
+    KeyPermissions, TransferReceipt, TransferRequest, TransferRules, TransferStatus, Venue,
+    VenueError, VenueSnapshot,
+};
+
+/// A venue whose mark is set by the test; it records every transfer it is asked to make.
+struct ScriptedVenue {
+    clock: Clock,
+    state: Mutex<ScriptState>,
+}
+
+struct ScriptState {
+    mark: Decimal,
+    wallet: Decimal,
+    reserve: Decimal,
+    transfers: Vec<TransferRequest>,
+    /// What the next transfer call answers.
+    next_transfer: Option<VenueError>,
+    settle: bool,
+    snapshot_error: Option<VenueError>,
+}
+
+impl ScriptedVenue {
+    fn new(clock: Clock) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            state: Mutex::new(ScriptState {
+                mark: dec!(50000),
+                wallet: dec!(10000),
+                reserve: dec!(50000),
+                transfers: Vec::new(),
+                next_transfer: None,
+                settle: true,
+                snapshot_error: None,
+            }),
+        })
+    }
+
+    fn set_mark(&self, mark: Decimal) {
+        self.state.lock().unwrap().mark = mark;
+    }
+
+    fn transfers(&self) -> Vec<TransferRequest> {
+        self.state.lock().unwrap().transfers.clone()
+    }
+}
+
+#[async_trait]
+impl Venue for ScriptedVenue {
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+
+    fn transfer_rules(&self) -> TransferRules {
+        TransferRules {
+            step: Usdt(dec!(0.01)),
+            settlement: Duration::from_secs(60),
+        }
+    }
+
+    async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
+        let s = self.state.lock().unwrap();
+        if let Some(error) = &s.snapshot_error {
+            return Err(error.clone());
+        }
+        let tiers = Arc::new(TierTable::flat(Ratio(dec!(0.005))));
+        let position = Position {
+            symbol: "BTCUSDT".into(),
+            size: Qty(dec!(2)),
+            entry: Price(dec!(50000)),
+            mark: Price(s.mark),
+            leverage: dec!(10),
+            tiers,
+        };
+        let maintenance = position.tiers.maintenance(position.notional());
+        Ok(VenueSnapshot {
+            as_of: self.clock.now(),
+            account: Account {
+                equity: Usdt(s.wallet) + position.unrealized_pnl(),
+                maintenance,
+                positions: vec![position],
+            },
+            wallet_balance: Usdt(s.wallet),
+            reserve_available: Usdt(s.reserve),
+            shadowed: Usdt::ZERO,
+        })
+    }
+
+    async fn transfer(&self, request: &TransferRequest) -> Result<TransferReceipt, VenueError> {
+        let mut s = self.state.lock().unwrap();
+        s.transfers.push(request.clone());
+        if let Some(error) = s.next_transfer.take() {
+            return Err(error);
+        }
+        s.reserve -= request.amount.0;
+        if s.settle {
+            s.wallet += request.amount.0;
+        }
+        Ok(TransferReceipt {
+            venue_id: Some("1".into()),
+            status: if s.settle {
+                TransferStatus::Settled
+            } else {
+                TransferStatus::Pending
+            },
+        })
+    }
+
+    async fn transfer_status(
+        &self,
+        request: &TransferRequest,
+    ) -> Result<TransferStatus, VenueError> {
+        let s = self.state.lock().unwrap();
+        let known = s.transfers.iter().any(|t| t.key == request.key);
+        Ok(match (known, s.settle) {
+            (false, _) => TransferStatus::NotFound,
+            (true, true) => TransferStatus::Settled,
+            (true, false) => TransferStatus::Pending,
+        })
+    }
+
+    async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
+        Ok(KeyPermissions {
+            can_withdraw: false,
+            can_transfer: true,
+            ip_restricted: true,
+            notes: vec![],
+        })
+    }
+}
+
+fn distance() -> Strategy {
+    Strategy::new(
+        "distance".into(),
+        String::new(),
+        MetricKind::LiquidationDistance,
+        Levels {
+            alert_below: Ratio(dec!(0.10)),
+            top_up_below: Ratio(dec!(0.08)),
+            target: Ratio(dec!(0.12)),
+            floor: Ratio(dec!(0.04)),
+        },
+        None,
+    )
+    .unwrap()
+}
+
+fn caps() -> Caps {
+    Caps {
+        max_per_rescue: Usdt(dec!(5000)),
+        max_per_day: Usdt(dec!(8000)),
+        keep_at_least: Usdt(dec!(0)),
+        cooldown: Duration::from_secs(60),
+    }
+}
+
+fn runner(venue: Arc<dyn Venue>, clock: Clock) -> AccountRunner {
+    AccountRunner::new(
+        AccountSetup {
+            name: "acct".into(),
+            venue,
+            strategy: distance(),
+            caps: caps(),
+            poll_interval: Duration::from_secs(10),
+            clock,
+            key_salt: 0,
+        },
+        None,
+    )
+}
+
+#[tokio::test]
+async fn tops_up_once_below_the_trigger_and_not_while_in_flight() {
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    venue.state.lock().unwrap().settle = false;
+    let mut runner = runner(venue.clone(), clock.clone());
+
+    // Mark 49,000: distance ≈ 7.8 % < 8 % → one top-up.
+    venue.set_mark(dec!(49000));
+    runner.tick().await.unwrap();
+    assert_eq!(venue.transfers().len(), 1);
+    // Still pending: further ticks must not send again, however low the mark goes.
+    venue.set_mark(dec!(48000));
+    for _ in 0..5 {
+        clock.sleep(Duration::from_secs(10)).await;
+        runner.tick().await.unwrap();
+    }
+    assert_eq!(
+        venue.transfers().len(),
+        1,
+        "second top-up while one is in flight"
+    );
+}
+
+#[tokio::test]
+async fn day_cap_holds_across_many_rescues() {
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    let mut runner = runner(venue.clone(), clock.clone());
+    // Every tick the mark falls further, so every tick after the cooldown wants more.
+    let mut mark = dec!(49000);
+    for _ in 0..60 {
+        venue.set_mark(mark);
+        runner.tick().await.unwrap();
+        clock.sleep(Duration::from_secs(61)).await;
+        mark -= dec!(300);
+    }
+    let total: Decimal = venue.transfers().iter().map(|t| t.amount.0).sum();
+    assert!(venue.transfers().len() >= 2, "several rescues expected");
+    assert!(total <= dec!(8000), "day cap exceeded: {total}");
+    assert!(venue
+        .transfers()
+        .iter()
+        .all(|t| t.amount <= Usdt(dec!(5000))));
+}
+
+#[tokio::test]
+async fn unknown_outcome_is_reconciled_not_resent() {
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    let mut runner = runner(venue.clone(), clock.clone());
+    venue.set_mark(dec!(49000));
+    // The venue takes the transfer but the answer is lost.
+    {
+        let mut s = venue.state.lock().unwrap();
+        s.next_transfer = Some(VenueError::OutcomeUnknown {
+            detail: "timeout".into(),
+        });
+    }
+    runner.tick().await.unwrap();
+    assert_eq!(venue.transfers().len(), 1);
+    // It is in the venue's records (NotFound would not apply): the next ticks look it up and
+    // settle it instead of sending again.
+    for _ in 0..3 {
+        clock.sleep(Duration::from_secs(10)).await;
+        runner.tick().await.unwrap();
+    }
+    assert_eq!(
+        venue.transfers().len(),
+        1,
+        "resent after an unknown outcome"
+    );
+}
+
+#[tokio::test]
+async fn failed_snapshot_means_no_decision() {
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    venue.set_mark(dec!(45000));
+    venue.state.lock().unwrap().snapshot_error = Some(VenueError::Malformed {
+        detail: "missing field".into(),
+        raw: "{\"totalMarginBalance\":\"\"}".into(),
+    });
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = AccountRunner::new(
+        AccountSetup {
+            name: "acct".into(),
+            venue: venue.clone(),
+            strategy: distance(),
+            caps: caps(),
+            poll_interval: Duration::from_secs(10),
+            clock,
+            key_salt: 0,
+        },
+        Some(sender),
+    );
+    runner.tick().await.unwrap();
+    assert!(venue.transfers().is_empty());
+    let event = receiver.try_recv().unwrap();
+    let EventKind::NoDecision { reason } = event.kind else {
+        panic!("expected no decision, got {:?}", event.kind)
+    };
+    assert!(reason.contains("raw body"), "{reason}");
+}
+
+#[tokio::test]
+async fn stale_snapshot_means_no_decision() {
+    struct Stale(Arc<ScriptedVenue>);
+    #[async_trait]
+    impl Venue for Stale {
+        fn kind(&self) -> &'static str {
+            "stale"
+        }
+        fn transfer_rules(&self) -> TransferRules {
+            self.0.transfer_rules()
+        }
+        async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
+            let mut s = self.0.snapshot().await?;
+            s.as_of = Timestamp(s.as_of.as_millis() - 600_000);
+            Ok(s)
+        }
+        async fn transfer(&self, r: &TransferRequest) -> Result<TransferReceipt, VenueError> {
+            self.0.transfer(r).await
+        }
+        async fn transfer_status(&self, r: &TransferRequest) -> Result<TransferStatus, VenueError> {
+            self.0.transfer_status(r).await
+        }
+        async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
+            self.0.permissions().await
+        }
+    }
+    let clock = Clock::virtual_at(Timestamp(1_000_000));
+    let inner = ScriptedVenue::new(clock.clone());
+    inner.set_mark(dec!(45000));
+    let mut runner = runner(Arc::new(Stale(inner.clone())), clock);
+    runner.tick().await.unwrap();
+    assert!(
+        inner.transfers().is_empty(),
+        "acted on a ten-minute-old snapshot"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_never_reaches_the_venue_and_shadows_later_decisions() {
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    let dry: Arc<dyn Venue> = Arc::new(DryRun::new(Box::new(Forward(venue.clone()))));
+    let mut runner = runner(dry.clone(), clock.clone());
+    venue.set_mark(dec!(49000));
+    runner.tick().await.unwrap();
+    assert!(venue.transfers().is_empty(), "dry-run sent a transfer");
+    // The shadow makes the next decision the one a live bot would make: no second top-up.
+    let snapshot = dry.snapshot().await.unwrap();
+    assert!(snapshot.shadowed.0 > Decimal::ZERO);
+    for _ in 0..3 {
+        clock.sleep(Duration::from_secs(70)).await;
+        runner.tick().await.unwrap();
+    }
+    assert!(venue.transfers().is_empty());
+    assert_eq!(
+        dry.snapshot().await.unwrap().shadowed,
+        snapshot.shadowed,
+        "the shadowed rescue restored the target; nothing more was wanted"
+    );
+}
+
+/// Lets a test keep a handle on a venue it also hands to `DryRun`.
+struct Forward(Arc<ScriptedVenue>);
+
+#[async_trait]
+impl Venue for Forward {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    fn transfer_rules(&self) -> TransferRules {
+        self.0.transfer_rules()
+    }
+    async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
+        self.0.snapshot().await
+    }
+    async fn transfer(&self, r: &TransferRequest) -> Result<TransferReceipt, VenueError> {
+        self.0.transfer(r).await
+    }
+    async fn transfer_status(&self, r: &TransferRequest) -> Result<TransferStatus, VenueError> {
+        self.0.transfer_status(r).await
+    }
+    async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
+        self.0.permissions().await
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_step_in_flight_finish_then_stops() {
+    // A venue whose transfer takes a while: shutdown arrives mid-transfer, and the transfer
+    // must still be recorded (the runner exits after the step, reporting the spend).
+    struct SlowTransfer(Arc<ScriptedVenue>, Arc<tokio::sync::Notify>);
+    #[async_trait]
+    impl Venue for SlowTransfer {
+        fn kind(&self) -> &'static str {
+            "slow"
+        }
+        fn transfer_rules(&self) -> TransferRules {
+            self.0.transfer_rules()
+        }
+        async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
+            self.0.snapshot().await
+        }
+        async fn transfer(&self, r: &TransferRequest) -> Result<TransferReceipt, VenueError> {
+            self.1.notify_one();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.0.transfer(r).await
+        }
+        async fn transfer_status(&self, r: &TransferRequest) -> Result<TransferStatus, VenueError> {
+            self.0.transfer_status(r).await
+        }
+        async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
+            self.0.permissions().await
+        }
+    }
+    let clock = Clock::Wall;
+    let inner = ScriptedVenue::new(clock.clone());
+    inner.set_mark(dec!(49000));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let venue = Arc::new(SlowTransfer(inner.clone(), started.clone()));
+    let runner = runner(venue, clock);
+    let shutdown = async move { started.notified().await };
+    let exits = run_accounts(vec![runner], shutdown, Duration::from_secs(5)).await;
+    assert_eq!(exits.len(), 1);
+    assert_eq!(exits[0].reason, StopReason::Shutdown);
+    assert_eq!(
+        inner.transfers().len(),
+        1,
+        "the transfer in flight was cut off"
+    );
+    assert_eq!(
+        exits[0].rescues, 1,
+        "the transfer in flight was not recorded"
+    );
+}
+
+#[tokio::test]
+async fn simulated_day_replays_identically() {
+    use marginguard::venue::sim::{Scenario, SimVenue};
+    let scenario = Scenario::load(std::path::Path::new(
+        "scenarios/btc-2024-08-05-10x-long.toml",
+    ))
+    .unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let clock = Clock::virtual_at(scenario.start());
+        let sim = Arc::new(SimVenue::new(scenario.clone(), clock.clone()));
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let runner = AccountRunner::new(
+            AccountSetup {
+                name: "replay".into(),
+                venue: sim.clone(),
+                strategy: distance(),
+                caps: caps(),
+                poll_interval: Duration::from_secs(10),
+                clock,
+                key_salt: 0,
+            },
+            Some(sender),
+        );
+        run_accounts(vec![runner], std::future::pending(), Duration::from_secs(1)).await;
+        let mut sent = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            if let EventKind::TransferSent { request, .. } = event.kind {
+                sent.push((event.at, request.key, request.amount));
+            }
+        }
+        outcomes.push((sent, sim.finish()));
+    }
+    assert!(!outcomes[0].0.is_empty());
+    assert_eq!(outcomes[0], outcomes[1]);
+}
