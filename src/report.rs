@@ -329,6 +329,9 @@ pub fn scenario_heading(scenario: &Scenario) -> String {
         "  prices: {} — last-trade prices stand in for the mark price, which no public archive holds for these days",
         scenario.price_source()
     );
+    out.push_str(
+        "  columns: buffer = 1 − maintenance/equity (the venues' margin ratio, turned into headroom); cushion = (equity − maintenance)/(initial − maintenance);\n           liq.dist = the move of every mark that would liquidate the account (− a fall, + a rise)\n",
+    );
     out
 }
 
