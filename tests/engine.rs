@@ -291,34 +291,14 @@ async fn failed_snapshot_means_no_decision() {
 
 #[tokio::test]
 async fn stale_snapshot_means_no_decision() {
-    struct Stale(Arc<ScriptedVenue>);
-    #[async_trait]
-    impl Venue for Stale {
-        fn kind(&self) -> &'static str {
-            "stale"
-        }
-        fn transfer_rules(&self) -> TransferRules {
-            self.0.transfer_rules()
-        }
-        async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
-            let mut s = self.0.snapshot().await?;
-            s.as_of = Timestamp(s.as_of.as_millis() - 600_000);
-            Ok(s)
-        }
-        async fn transfer(&self, r: &TransferRequest) -> Result<TransferReceipt, VenueError> {
-            self.0.transfer(r).await
-        }
-        async fn transfer_status(&self, r: &TransferRequest) -> Result<TransferStatus, VenueError> {
-            self.0.transfer_status(r).await
-        }
-        async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
-            self.0.permissions().await
-        }
-    }
     let clock = Clock::virtual_at(Timestamp(1_000_000));
     let inner = ScriptedVenue::new(clock.clone());
     inner.set_mark(dec!(45000));
-    let mut runner = runner(Arc::new(Stale(inner.clone())), clock);
+    let stale = Hooked {
+        stale_by_ms: 600_000,
+        ..Hooked::new(inner.clone())
+    };
+    let mut runner = runner(Arc::new(stale), clock);
     runner.tick().await.unwrap();
     assert!(
         inner.transfers().is_empty(),
@@ -330,7 +310,7 @@ async fn stale_snapshot_means_no_decision() {
 async fn dry_run_never_reaches_the_venue_and_shadows_later_decisions() {
     let clock = Clock::virtual_at(Timestamp(0));
     let venue = ScriptedVenue::new(clock.clone());
-    let dry: Arc<dyn Venue> = Arc::new(DryRun::new(Box::new(Forward(venue.clone()))));
+    let dry: Arc<dyn Venue> = Arc::new(DryRun::new(Box::new(Hooked::new(venue.clone()))));
     let mut runner = runner(dry.clone(), clock.clone());
     venue.set_mark(dec!(49000));
     runner.tick().await.unwrap();
@@ -350,28 +330,49 @@ async fn dry_run_never_reaches_the_venue_and_shadows_later_decisions() {
     );
 }
 
-/// Lets a test keep a handle on a venue it also hands to `DryRun`.
-struct Forward(Arc<ScriptedVenue>);
+/// Forwards to a scripted venue (so a test keeps a handle on it), optionally misbehaving:
+/// snapshots dated in the past, or a transfer that takes a while after signalling it started.
+struct Hooked {
+    inner: Arc<ScriptedVenue>,
+    stale_by_ms: i64,
+    slow_transfer: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Hooked {
+    fn new(inner: Arc<ScriptedVenue>) -> Self {
+        Self {
+            inner,
+            stale_by_ms: 0,
+            slow_transfer: None,
+        }
+    }
+}
 
 #[async_trait]
-impl Venue for Forward {
+impl Venue for Hooked {
     fn kind(&self) -> &'static str {
-        self.0.kind()
+        self.inner.kind()
     }
     fn transfer_rules(&self) -> TransferRules {
-        self.0.transfer_rules()
+        self.inner.transfer_rules()
     }
     async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
-        self.0.snapshot().await
+        let mut snapshot = self.inner.snapshot().await?;
+        snapshot.as_of = Timestamp(snapshot.as_of.as_millis() - self.stale_by_ms);
+        Ok(snapshot)
     }
     async fn transfer(&self, r: &TransferRequest) -> Result<TransferReceipt, VenueError> {
-        self.0.transfer(r).await
+        if let Some(started) = &self.slow_transfer {
+            started.notify_one();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.inner.transfer(r).await
     }
     async fn transfer_status(&self, r: &TransferRequest) -> Result<TransferStatus, VenueError> {
-        self.0.transfer_status(r).await
+        self.inner.transfer_status(r).await
     }
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
-        self.0.permissions().await
+        self.inner.permissions().await
     }
 }
 
@@ -379,35 +380,14 @@ impl Venue for Forward {
 async fn shutdown_lets_the_step_in_flight_finish_then_stops() {
     // A venue whose transfer takes a while: shutdown arrives mid-transfer, and the transfer
     // must still be recorded (the runner exits after the step, reporting the spend).
-    struct SlowTransfer(Arc<ScriptedVenue>, Arc<tokio::sync::Notify>);
-    #[async_trait]
-    impl Venue for SlowTransfer {
-        fn kind(&self) -> &'static str {
-            "slow"
-        }
-        fn transfer_rules(&self) -> TransferRules {
-            self.0.transfer_rules()
-        }
-        async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
-            self.0.snapshot().await
-        }
-        async fn transfer(&self, r: &TransferRequest) -> Result<TransferReceipt, VenueError> {
-            self.1.notify_one();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            self.0.transfer(r).await
-        }
-        async fn transfer_status(&self, r: &TransferRequest) -> Result<TransferStatus, VenueError> {
-            self.0.transfer_status(r).await
-        }
-        async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
-            self.0.permissions().await
-        }
-    }
     let clock = Clock::Wall;
     let inner = ScriptedVenue::new(clock.clone());
     inner.set_mark(dec!(49000));
     let started = Arc::new(tokio::sync::Notify::new());
-    let venue = Arc::new(SlowTransfer(inner.clone(), started.clone()));
+    let venue = Arc::new(Hooked {
+        slow_transfer: Some(started.clone()),
+        ..Hooked::new(inner.clone())
+    });
     let runner = runner(venue, clock);
     let shutdown = async move { started.notified().await };
     let exits = run_accounts(vec![runner], shutdown, Duration::from_secs(5)).await;
