@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
 use crate::core::{decide, Caps, RescueState, Situation, Strategy};
-use crate::engine::{run_accounts, Event};
+use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::report::{self, SummaryRow, TimelineOptions};
 use crate::venue::sim::{Scenario, SimVenue};
 use crate::wiring::{self, Mode, SimHandle};
@@ -67,7 +67,12 @@ pub async fn run(
     let events = collector.await.unwrap_or_default();
     let mut out = String::new();
     if !wired.sims.is_empty() {
-        out.push_str(&rehearsal_report(&config.accounts, &wired.sims, &events));
+        out.push_str(&rehearsal_report(
+            &config.accounts,
+            &wired.sims,
+            &events,
+            &exits,
+        ));
     }
     for exit in exits {
         tracing::info!(account = %exit.name, reason = ?exit.reason, spent = %exit.spent, rescues = exit.rescues, "stopped");
@@ -77,7 +82,12 @@ pub async fn run(
 
 /// Timelines and the closing summary for simulated accounts, grouped by scenario, with the
 /// same day without the bot beside them.
-fn rehearsal_report(accounts: &[AccountConfig], sims: &[SimHandle], events: &[Event]) -> String {
+fn rehearsal_report(
+    accounts: &[AccountConfig],
+    sims: &[SimHandle],
+    events: &[Event],
+    exits: &[AccountExit],
+) -> String {
     let grouped = report::by_account(events);
     let mut scenarios: Vec<&Path> = Vec::new();
     for account in accounts {
@@ -100,7 +110,14 @@ fn rehearsal_report(accounts: &[AccountConfig], sims: &[SimHandle], events: &[Ev
                 scenario = Some(sim_scenario);
             }
             let account = accounts.iter().find(|a| a.name == handle.account);
-            let outcome = handle.venue.finish();
+            let stopped_early = exits
+                .iter()
+                .any(|e| e.name == handle.account && e.reason == StopReason::Shutdown);
+            let outcome = if stopped_early {
+                handle.venue.outcome_so_far()
+            } else {
+                handle.venue.finish()
+            };
             out.push('\n');
             if let Some(account) = account {
                 out.push_str(&account_heading(account));
@@ -200,6 +217,7 @@ pub async fn simulate(
         venue: VenueConfig::Sim {
             scenario: Box::new(scenario.clone()),
             scenario_path: scenario_path.to_path_buf(),
+            speed: None,
         },
     };
     let (sender, mut receiver) = mpsc::unbounded_channel();

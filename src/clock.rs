@@ -16,12 +16,24 @@ pub enum Clock {
     /// Virtual time that jumps to whatever instant is waited for. One per simulated account:
     /// simulated accounts share nothing, so each can run as fast as it computes, and a run
     /// replays identically.
-    Virtual(Arc<Mutex<Timestamp>>),
+    Virtual {
+        now: Arc<Mutex<Timestamp>>,
+        /// Simulated seconds per wall-clock second, when a replay should be watchable;
+        /// `None` replays as fast as it computes.
+        speed: Option<u32>,
+    },
 }
 
 impl Clock {
     pub fn virtual_at(start: Timestamp) -> Self {
-        Clock::Virtual(Arc::new(Mutex::new(start)))
+        Self::paced_at(start, None)
+    }
+
+    pub fn paced_at(start: Timestamp, speed: Option<u32>) -> Self {
+        Clock::Virtual {
+            now: Arc::new(Mutex::new(start)),
+            speed: speed.filter(|s| *s > 0),
+        }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -32,7 +44,7 @@ impl Clock {
                     .unwrap_or(Duration::ZERO);
                 Timestamp(since_epoch.as_millis() as i64)
             }
-            Clock::Virtual(now) => *now.lock().expect("clock lock"),
+            Clock::Virtual { now, .. } => *now.lock().expect("clock lock"),
         }
     }
 
@@ -44,15 +56,20 @@ impl Clock {
                     tokio::time::sleep(wait).await;
                 }
             }
-            Clock::Virtual(now) => {
-                {
+            Clock::Virtual { now, speed } => {
+                let jump = {
                     let mut now = now.lock().expect("clock lock");
+                    let jump = instant.since(*now);
                     if instant > *now {
                         *now = instant;
                     }
+                    jump
+                };
+                match speed {
+                    Some(speed) => tokio::time::sleep(jump / *speed).await,
+                    // Let shutdown and other tasks be seen between virtual instants.
+                    None => tokio::task::yield_now().await,
                 }
-                // Let shutdown and other tasks be seen between virtual instants.
-                tokio::task::yield_now().await;
             }
         }
     }
@@ -75,5 +92,14 @@ mod tests {
         assert_eq!(clock.now(), Timestamp(61_000));
         clock.sleep(Duration::from_secs(1)).await;
         assert_eq!(clock.now(), Timestamp(62_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_time_waits_a_fraction_of_the_jump() {
+        let clock = Clock::paced_at(Timestamp(0), Some(60));
+        let started = tokio::time::Instant::now();
+        clock.sleep(Duration::from_secs(600)).await;
+        assert_eq!(clock.now(), Timestamp(600_000));
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 }

@@ -96,7 +96,12 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             // it line by line, so they start at `error` there unless asked for.
             let rehearsal = config.accounts.iter().all(|a| a.venue.kind() == "sim");
             init_logging(format, verbose, if rehearsal { "error" } else { "info" });
-            Ok(cli::run(config, dry_run, shutdown_signal()).await?)
+            let shutdown = install_shutdown_signals()?;
+            tracing::info!(
+                accounts = config.accounts.len(),
+                "running; SIGINT or SIGTERM stops after the step in flight"
+            );
+            Ok(cli::run(config, dry_run, shutdown).await?)
         }
         Command::Check { config } => {
             init_logging(format, verbose, "warn");
@@ -151,30 +156,32 @@ fn init_logging(format: LogFormat, verbose: u8, quiet_default: &str) {
 }
 
 /// The first SIGINT or SIGTERM starts a graceful shutdown; a second SIGINT exits at once.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
-            }
+/// The handlers are installed before this returns, so a signal sent once the daemon has said
+/// it is running is never lost to the default action.
+#[cfg(unix)]
+fn install_shutdown_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::warn!("SIGINT: finishing the steps in flight; press ^C again to exit now"),
+            _ = terminate.recv() => tracing::warn!("SIGTERM: finishing the steps in flight"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => tracing::warn!("SIGINT: finishing the steps in flight; press ^C again to exit now"),
-        _ = terminate => tracing::warn!("SIGTERM: finishing the steps in flight"),
-    }
-    tokio::spawn(async {
+        tokio::spawn(async move {
+            if interrupt.recv().await.is_some() {
+                eprintln!("second SIGINT: exiting now");
+                std::process::exit(130);
+            }
+        });
+    })
+}
+
+#[cfg(not(unix))]
+fn install_shutdown_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("second SIGINT: exiting now");
-            std::process::exit(130);
+            tracing::warn!("^C: finishing the steps in flight");
         }
-    });
+    })
 }

@@ -280,7 +280,8 @@ pub fn summary(rows: &[SummaryRow]) -> String {
         let o = &row.outcome;
         let outcome = match &o.liquidated {
             Some(l) => format!("LIQUIDATED at {}", l.at.hh_mm_ss()),
-            None => "survived".into(),
+            None if o.complete => "survived".into(),
+            None => format!("stopped at {}, alive", o.as_of.hh_mm_ss()),
         };
         let lowest = match o.lowest_distance.0 {
             MetricValue::Unbounded => "∞".to_string(),

@@ -40,8 +40,10 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
     let mut sims = Vec::new();
     for account in accounts {
         let (venue, clock, key_salt) = match &account.venue {
-            VenueConfig::Sim { scenario, .. } => {
-                let clock = Clock::virtual_at(scenario.start());
+            VenueConfig::Sim {
+                scenario, speed, ..
+            } => {
+                let clock = Clock::paced_at(scenario.start(), *speed);
                 let sim = Arc::new(SimVenue::new((**scenario).clone(), clock.clone()));
                 tracing::info!(account = %account.name, ?mode,
                     "simulated venue: its money is simulated, so its transfers play out whatever the mode");

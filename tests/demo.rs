@@ -100,3 +100,21 @@ fn check_prints_each_accounts_buffer() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.matches("buffer 95.50%").count(), 2, "{stdout}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .args(["--log-format", "json", "-v", "run"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() > 3, "{stderr}");
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.get("level").is_some() && value.get("fields").is_some());
+    }
+    assert!(stderr.contains("top-up sent"), "actions are logged");
+}

@@ -28,6 +28,9 @@ pub use scenario::Scenario;
 /// How a replay ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimOutcome {
+    /// Up to when the day was replayed: its end, unless the run was stopped early.
+    pub as_of: Timestamp,
+    pub complete: bool,
     pub liquidated: Option<Liquidation>,
     pub reserve_spent: Usdt,
     pub top_ups: usize,
@@ -102,13 +105,28 @@ impl SimVenue {
     pub fn finish(&self) -> SimOutcome {
         let mut state = self.state.lock().expect("sim lock");
         self.advance(&mut state, self.scenario.end());
+        self.outcome(&state, self.scenario.end(), true)
+    }
+
+    /// How the day stands now, without replaying the rest: for a run stopped early, where
+    /// replaying on without the bot would misreport what the bot did.
+    pub fn outcome_so_far(&self) -> SimOutcome {
+        let now = self.clock.now().min(self.scenario.end());
+        let mut state = self.state.lock().expect("sim lock");
+        self.advance(&mut state, now);
+        self.outcome(&state, now, now >= self.scenario.end())
+    }
+
+    fn outcome(&self, state: &SimState, as_of: Timestamp, complete: bool) -> SimOutcome {
         SimOutcome {
+            as_of,
+            complete,
             liquidated: state.liquidated.clone(),
             reserve_spent: self.scenario.reserve - state.reserve,
             top_ups: state.transfers.len(),
             lowest_distance: state.lowest_distance,
             lowest_buffer: state.lowest_buffer,
-            final_equity: self.account(&state).equity,
+            final_equity: self.account(state).equity,
             reserve_left: state.reserve,
         }
     }
