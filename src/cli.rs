@@ -81,7 +81,9 @@ fn rehearsal_report(accounts: &[AccountConfig], sims: &[SimHandle], events: &[Ev
     let grouped = report::by_account(events);
     let mut scenarios: Vec<&Path> = Vec::new();
     for account in accounts {
-        let VenueConfig::Sim { scenario_path, .. } = &account.venue;
+        let VenueConfig::Sim { scenario_path, .. } = &account.venue else {
+            continue;
+        };
         if !scenarios.contains(&scenario_path.as_path()) {
             scenarios.push(scenario_path);
         }
