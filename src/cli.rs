@@ -91,7 +91,9 @@ fn rehearsal_report(
     let grouped = report::by_account(events);
     let mut scenarios: Vec<&Path> = Vec::new();
     for account in accounts {
-        let VenueConfig::Sim { scenario_path, .. } = &account.venue;
+        let VenueConfig::Sim { scenario_path, .. } = &account.venue else {
+            continue;
+        };
         if !scenarios.contains(&scenario_path.as_path()) {
             scenarios.push(scenario_path);
         }
@@ -304,13 +306,30 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                 "{}: the API key can withdraw; create a key without withdrawal permission",
                 account.name
             )),
-            Ok(p) => out.push_str(&format!(
-                "  key: withdraw {}, transfer {}, IP-restricted {}{}\n",
-                yes_no(p.can_withdraw),
-                yes_no(p.can_transfer),
-                yes_no(p.ip_restricted),
-                p.notes.iter().map(|n| format!("; {n}")).collect::<String>()
-            )),
+            Ok(p) => {
+                out.push_str(&format!(
+                    "  key: withdraw {}, transfer {}, IP-restricted {}{}\n",
+                    yes_no(p.can_withdraw),
+                    yes_no(p.can_transfer),
+                    yes_no(p.ip_restricted),
+                    p.notes.iter().map(|n| format!("; {n}")).collect::<String>()
+                ));
+                // A dry run never moves money, so it may watch with a key that cannot.
+                if !p.can_transfer && config.dry_run {
+                    out.push_str("  warning: the key cannot transfer into the futures wallet; fine for a dry run, refused live\n");
+                } else if !p.can_transfer {
+                    refusals.push(format!(
+                        "{}: the API key cannot transfer into the futures wallet (on Binance: enable \"Permits Universal Transfer\"); the bot could not rescue anything",
+                        account.name
+                    ));
+                }
+                if !p.ip_restricted {
+                    out.push_str("  warning: the key has no IP restriction; restrict it to this machine's address\n");
+                }
+            }
+            Err(crate::venue::VenueError::Unsupported { message }) => {
+                refusals.push(format!("{}: {message}", account.name))
+            }
             Err(error) => {
                 refusals.push(format!("{}: permissions unreadable: {error}", account.name))
             }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::{AccountConfig, VenueConfig};
 use crate::engine::{AccountRunner, AccountSetup, EventSink};
+use crate::venue::binance::BinanceVenue;
 use crate::venue::sim::SimVenue;
 use crate::venue::Venue;
 
@@ -54,6 +55,12 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
                 });
                 (sim as Arc<dyn Venue>, clock, 0)
             }
+            VenueConfig::Binance(settings) => {
+                let clock = Clock::Wall;
+                let venue = BinanceVenue::new(settings, clock.clone());
+                tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "binance venue");
+                (for_mode(Box::new(venue), mode), clock, process_salt())
+            }
         };
         venues.push(venue.clone());
         runners.push(AccountRunner::new(
@@ -74,6 +81,15 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
         venues,
         sims,
     }
+}
+
+/// Varies transfer keys between processes of a live daemon.
+fn process_salt() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ u64::from(std::process::id())
 }
 
 /// Wraps a real venue for the chosen mode. Real adapters call this from `wire`.

@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::core::{Caps, Strategy};
+use crate::venue::binance::config::RawBinance;
+use crate::venue::binance::BinanceSettings;
 use crate::venue::sim::Scenario;
 use literal::{DurationLit, MoneyLit};
 
@@ -121,6 +123,7 @@ struct RawAccount {
     poll_interval: Option<DurationLit>,
     caps: RawCaps,
     sim: Option<RawSim>,
+    binance: Option<RawBinance>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,9 +175,9 @@ struct RawSim {
 // ---------------------------------------------------------------------------------------------
 // Built values.
 
-pub const VENUES: &[&str] = &["sim"];
+pub const VENUES: &[&str] = &["sim", "binance"];
 /// Venues the design names that have no adapter yet; named in the error so users know.
-const PLANNED_VENUES: &[&str] = &["binance", "bybit", "okx"];
+const PLANNED_VENUES: &[&str] = &["bybit", "okx"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -201,12 +204,15 @@ pub enum VenueConfig {
         /// Simulated seconds per wall-clock second (`None`: as fast as possible).
         speed: Option<u32>,
     },
+    /// A live (or testnet) Binance USDⓈ-M cross-margin account.
+    Binance(Box<BinanceSettings>),
 }
 
 impl VenueConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             VenueConfig::Sim { .. } => "sim",
+            VenueConfig::Binance(_) => "binance",
         }
     }
 }
@@ -243,9 +249,15 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         }
         accounts.push(built);
     }
+    let dry_run = raw.dry_run.unwrap_or(true);
+    for account in &accounts {
+        if let VenueConfig::Binance(settings) = &account.venue {
+            crate::venue::binance::config::check_mode(path, settings, dry_run)?;
+        }
+    }
     Ok(Config {
         path: path.to_path_buf(),
-        dry_run: raw.dry_run.unwrap_or(true),
+        dry_run,
         accounts,
     })
 }
@@ -278,7 +290,7 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
     let caps = raw.caps.build(path, &format!("{prefix}caps."))?;
     let strategy_path = relative_to(path, &raw.strategy);
     let strategy = strategy::load(&strategy_path)?;
-    let venue = build_venue(path, &prefix, &raw.venue, raw.sim)?;
+    let venue = build_venue(path, &prefix, &raw.venue, raw.sim, raw.binance)?;
     Ok(AccountConfig {
         name: raw.name,
         venue,
@@ -294,8 +306,33 @@ fn build_venue(
     prefix: &str,
     venue: &str,
     sim: Option<RawSim>,
+    binance: Option<RawBinance>,
 ) -> Result<VenueConfig, ConfigError> {
+    if venue != "sim" && sim.is_some() {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}sim"),
+            format!("a [accounts.sim] table only goes with venue = \"sim\", not `{venue}`"),
+        ));
+    }
+    if venue != "binance" && binance.is_some() {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}binance"),
+            format!("a [accounts.binance] table only goes with venue = \"binance\", not `{venue}`"),
+        ));
+    }
     match venue {
+        "binance" => {
+            let binance = binance.ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("{prefix}binance"),
+                    "venue = \"binance\" needs a [accounts.binance] table with api_key_env and api_secret_env (see docs/binance.md)",
+                )
+            })?;
+            Ok(VenueConfig::Binance(Box::new(binance.build(path, prefix)?)))
+        }
         "sim" => {
             let sim = sim.ok_or_else(|| {
                 ConfigError::new(

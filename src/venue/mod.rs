@@ -3,6 +3,7 @@
 //! Architecture invariant: no venue's JSON, paths or signing leave its folder. The engine sees
 //! only the types in this file — figures already converted into the core's terms.
 
+pub mod binance;
 pub mod dry_run;
 pub mod sim;
 

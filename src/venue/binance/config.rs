@@ -1,0 +1,235 @@
+//! The `[accounts.binance]` table: which hosts, which credentials, how patient.
+//!
+//! ```toml
+//! [accounts.binance]
+//! profile = "testnet"              # production (default) | testnet | custom
+//! api_key_env = "BINANCE_API_KEY"  # or: credentials_file = "binance-key.toml" (mode 0600)
+//! api_secret_env = "BINANCE_API_SECRET"
+//! # futures_url / spot_url: only with profile = "custom" (a mock, a proxy)
+//! recv_window = "5s"               # at most 60s; Binance recommends 5s or less
+//! request_timeout = "5s"
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::credential::Credentials;
+use super::http::HttpSettings;
+use crate::config::literal::DurationLit;
+use crate::config::{relative_to, ConfigError};
+
+pub const PRODUCTION_FUTURES: &str = "https://fapi.binance.com";
+pub const PRODUCTION_SPOT: &str = "https://api.binance.com";
+/// The 2026 docs name the demo hosts as the test environment; there is no `/sapi` there.
+pub const TESTNET_FUTURES: &str = "https://demo-fapi.binance.com";
+pub const TESTNET_SPOT: &str = "https://demo-api.binance.com";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Production,
+    /// Futures and spot demo hosts: no wallet (`/sapi`) endpoints, so no transfer and no key
+    /// restrictions; dry-run only.
+    Testnet,
+    /// Hosts given in the config (a local mock, a proxy).
+    Custom,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Production => "production",
+            Profile::Testnet => "testnet",
+            Profile::Custom => "custom",
+        }
+    }
+
+    /// Whether the wallet endpoints (transfer, its history, key restrictions) exist there.
+    pub fn has_wallet_api(self) -> bool {
+        !matches!(self, Profile::Testnet)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBinance {
+    profile: Option<String>,
+    futures_url: Option<String>,
+    spot_url: Option<String>,
+    api_key_env: Option<String>,
+    api_secret_env: Option<String>,
+    credentials_file: Option<String>,
+    recv_window: Option<DurationLit>,
+    request_timeout: Option<DurationLit>,
+}
+
+/// Everything the adapter needs, validated. `Debug` shows no secret (`Credentials` redacts).
+#[derive(Debug, Clone)]
+pub struct BinanceSettings {
+    pub profile: Profile,
+    pub http: HttpSettings,
+    pub credentials: Credentials,
+}
+
+pub const DEFAULT_RECV_WINDOW: Duration = Duration::from_secs(5);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl BinanceSettings {
+    /// Settings for explicit hosts (tests, embedding).
+    pub fn custom(futures_url: &str, spot_url: &str, credentials: Credentials) -> Self {
+        Self {
+            profile: Profile::Custom,
+            http: HttpSettings {
+                futures_url: futures_url.trim_end_matches('/').to_string(),
+                spot_url: spot_url.trim_end_matches('/').to_string(),
+                recv_window: DEFAULT_RECV_WINDOW,
+                timeout: DEFAULT_TIMEOUT,
+            },
+            credentials,
+        }
+    }
+}
+
+impl RawBinance {
+    pub fn build(self, file: &Path, prefix: &str) -> Result<BinanceSettings, ConfigError> {
+        let key = |name: &str| format!("{prefix}binance.{name}");
+        let profile = match self.profile.as_deref().unwrap_or("production") {
+            "production" => Profile::Production,
+            "testnet" => Profile::Testnet,
+            "custom" => Profile::Custom,
+            other => {
+                return Err(ConfigError::new(
+                    file,
+                    key("profile"),
+                    format!("unknown profile `{other}`; allowed: production, testnet, custom"),
+                ))
+            }
+        };
+        let (futures_url, spot_url) = match profile {
+            Profile::Custom => {
+                let futures = self.futures_url.ok_or_else(|| {
+                    ConfigError::new(
+                        file,
+                        key("futures_url"),
+                        "profile = \"custom\" needs futures_url (e.g. \"http://127.0.0.1:8080\")",
+                    )
+                })?;
+                let spot = self.spot_url.ok_or_else(|| {
+                    ConfigError::new(
+                        file,
+                        key("spot_url"),
+                        "profile = \"custom\" needs spot_url (serves /api and /sapi)",
+                    )
+                })?;
+                (
+                    check_url(file, &key("futures_url"), &futures)?,
+                    check_url(file, &key("spot_url"), &spot)?,
+                )
+            }
+            _ => {
+                for (name, given) in [
+                    ("futures_url", &self.futures_url),
+                    ("spot_url", &self.spot_url),
+                ] {
+                    if given.is_some() {
+                        return Err(ConfigError::new(
+                            file,
+                            key(name),
+                            format!("only allowed with profile = \"custom\"; profile `{}` has fixed hosts", profile.name()),
+                        ));
+                    }
+                }
+                match profile {
+                    Profile::Testnet => (TESTNET_FUTURES.to_string(), TESTNET_SPOT.to_string()),
+                    _ => (PRODUCTION_FUTURES.to_string(), PRODUCTION_SPOT.to_string()),
+                }
+            }
+        };
+        let credentials = match (&self.credentials_file, &self.api_key_env, &self.api_secret_env) {
+            (Some(path), None, None) => Credentials::from_file(&relative_to(file, path))
+                .map_err(|e| ConfigError::new(file, key("credentials_file"), e.to_string()))?,
+            (None, Some(key_env), Some(secret_env)) => Credentials::from_env(key_env, secret_env)
+                .map_err(|e| ConfigError::new(file, key("api_key_env"), e.to_string()))?,
+            (None, _, _) => {
+                return Err(ConfigError::new(
+                    file,
+                    key("api_key_env"),
+                    "name the environment variables holding the key: api_key_env = \"BINANCE_API_KEY\" and api_secret_env = \"BINANCE_API_SECRET\" (or credentials_file = \"FILE\", mode 0600)",
+                ))
+            }
+            (Some(_), _, _) => {
+                return Err(ConfigError::new(
+                    file,
+                    key("credentials_file"),
+                    "give either credentials_file or api_key_env/api_secret_env, not both",
+                ))
+            }
+        };
+        let recv_window = self.recv_window.map(|d| d.0).unwrap_or(DEFAULT_RECV_WINDOW);
+        if recv_window.is_zero() || recv_window > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                file,
+                key("recv_window"),
+                "must be above 0 and at most 60s (Binance recommends 5s or less)",
+            ));
+        }
+        let timeout = self.request_timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
+        if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                file,
+                key("request_timeout"),
+                "must be between 100ms and 60s",
+            ));
+        }
+        Ok(BinanceSettings {
+            profile,
+            http: HttpSettings {
+                futures_url,
+                spot_url,
+                recv_window,
+                timeout,
+            },
+            credentials,
+        })
+    }
+}
+
+/// `https://` anywhere; plain `http://` only to this machine (a mock).
+fn check_url(file: &Path, key: &str, raw: &str) -> Result<String, ConfigError> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let allowed = url.scheme() == "https" || (url.scheme() == "http" && local);
+    if !allowed {
+        return Err(ConfigError::new(
+            file,
+            key,
+            format!("`{raw}`: use https://, or http:// to 127.0.0.1/localhost only"),
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(ConfigError::new(
+            file,
+            key,
+            format!("`{raw}`: give the base only (scheme, host, port); the adapter appends /fapi, /api, /sapi"),
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// A live run cannot use the testnet profile: there is no wallet API there to move money.
+pub fn check_mode(
+    file: &Path,
+    settings: &BinanceSettings,
+    dry_run: bool,
+) -> Result<(), ConfigError> {
+    if settings.profile == Profile::Testnet && !dry_run {
+        return Err(ConfigError::new(
+            file,
+            "dry_run",
+            "an account uses profile = \"testnet\", which has no wallet (/sapi) endpoints, so no transfer can be made there; set dry_run = true",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The venue conformance suite (tests/conformance) run against mock Binance.
+
+mod conformance;
+mod mock_binance;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use conformance::{Fault, Malformed, MockExchange, ScriptedAccount, Target};
+use marginguard::clock::Clock;
+use marginguard::venue::binance::{BinanceSettings, BinanceVenue, Credentials};
+use marginguard::venue::Venue;
+use mock_binance::{MockBinance, Route, API_KEY, SECRET};
+
+pub struct Binance(MockBinance);
+
+pub fn venue_for(mock: &MockBinance, secret: &str) -> Box<dyn Venue> {
+    let mut settings =
+        BinanceSettings::custom(&mock.url, &mock.url, Credentials::new(API_KEY, secret));
+    settings.http.timeout = std::time::Duration::from_millis(400);
+    Box::new(BinanceVenue::new(&settings, Clock::Wall))
+}
+
+fn broken(kind: Malformed) -> mock_binance::Fault {
+    let good = r#"{"symbol":"BTCUSDT","positionSide":"BOTH","positionAmt":"1","entryPrice":"60000","markPrice":"55000","unRealizedProfit":"-5000","notional":"55000","marginAsset":"USDT","isolatedWallet":"0","positionInitialMargin":"5500","maintMargin":"225"}"#;
+    let body = match kind {
+        Malformed::Truncated => format!("[{}", &good[..good.len() / 2]),
+        Malformed::Html => "<html><body><h1>502 Bad Gateway</h1></body></html>".into(),
+        Malformed::EmptyNumber => format!(
+            "[{}]",
+            good.replace(r#""markPrice":"55000""#, r#""markPrice":"""#)
+        ),
+        Malformed::WrongType => format!(
+            "[{}]",
+            good.replace(r#""maintMargin":"225""#, r#""maintMargin":{"v":225}"#)
+        ),
+        Malformed::ErrorCodeIn200 => {
+            r#"{"code":-1000,"msg":"An unknown error occurred while processing the request."}"#
+                .into()
+        }
+        Malformed::EmptyBody => String::new(),
+        Malformed::ExponentNumber => format!(
+            "[{}]",
+            good.replace(r#""markPrice":"55000""#, r#""markPrice":"5.5e4""#)
+        ),
+    };
+    mock_binance::Fault::Body(body)
+}
+
+#[async_trait]
+impl MockExchange for Binance {
+    async fn start(account: &ScriptedAccount) -> Self {
+        Binance(MockBinance::start(account.wallet, account.reserve).await)
+    }
+
+    fn adapter(&self) -> Box<dyn Venue> {
+        venue_for(&self.0, SECRET)
+    }
+
+    fn adapter_with_wrong_secret(&self) -> Box<dyn Venue> {
+        venue_for(
+            &self.0,
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        )
+    }
+
+    fn script_marks(&self, marks: &[Decimal]) {
+        self.0.script_marks(marks);
+    }
+
+    fn fail_next(&self, target: Target, fault: Fault) {
+        let route = match target {
+            Target::PositionRead => Route::PositionRisk,
+            Target::Transfer => Route::Transfer,
+        };
+        let fault = match fault {
+            Fault::RateLimited { retry_after_secs } => {
+                mock_binance::Fault::TooManyRequests { retry_after_secs }
+            }
+            Fault::Malformed(kind) => broken(kind),
+            Fault::TimeoutAfterApplying => {
+                mock_binance::Fault::Slow(std::time::Duration::from_millis(1_200))
+            }
+            Fault::ServerErrorAfterApplying => mock_binance::Fault::UnknownAfterApplying,
+        };
+        self.0.fail_next(route, fault);
+    }
+
+    fn transfers(&self) -> Vec<Decimal> {
+        self.0.ledger().into_iter().map(|row| row.amount).collect()
+    }
+
+    fn transfer_requests(&self) -> usize {
+        self.0.count(Route::Transfer)
+    }
+
+    fn auth_rejections(&self) -> usize {
+        self.0.count_code(-1022) + self.0.count_code(-2015)
+    }
+
+    fn position_reads(&self) -> usize {
+        self.0.count(Route::PositionRisk)
+    }
+
+    fn bans(&self) -> usize {
+        self.0.count_status(418)
+    }
+
+    fn liquidated(&self) -> bool {
+        self.0.liquidated()
+    }
+}
+
+#[tokio::test]
+async fn rescue() {
+    conformance::rescue::<Binance>().await;
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing() {
+    conformance::dry_run_sends_nothing::<Binance>().await;
+}
+
+#[tokio::test]
+async fn bad_signature_moves_nothing() {
+    conformance::bad_signature_moves_nothing::<Binance>().await;
+}
+
+#[tokio::test]
+async fn rate_limit_is_waited_out() {
+    conformance::rate_limit_is_waited_out::<Binance>().await;
+}
+
+#[tokio::test]
+async fn malformed_answers_move_nothing() {
+    conformance::malformed_answers_move_nothing::<Binance>().await;
+}
+
+#[tokio::test]
+async fn unknown_outcome_is_reconciled() {
+    conformance::unknown_outcome_is_reconciled::<Binance>().await;
+}
