@@ -308,6 +308,19 @@ fn build_venue(
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
 ) -> Result<VenueConfig, ConfigError> {
+    // The venue's name first: a misspelt venue is the mistake to report, not the table
+    // that follows from it.
+    if !VENUES.contains(&venue) {
+        let message = if PLANNED_VENUES.contains(&venue) {
+            format!(
+                "the `{venue}` adapter is not built yet; allowed now: {}",
+                VENUES.join(", ")
+            )
+        } else {
+            format!("unknown venue `{venue}`; allowed: {}", VENUES.join(", "))
+        };
+        return Err(ConfigError::new(path, format!("{prefix}venue"), message));
+    }
     if venue != "sim" && sim.is_some() {
         return Err(ConfigError::new(
             path,
@@ -356,19 +369,7 @@ fn build_venue(
                 speed: sim.speed,
             })
         }
-        other if PLANNED_VENUES.contains(&other) => Err(ConfigError::new(
-            path,
-            format!("{prefix}venue"),
-            format!(
-                "the `{other}` adapter is not built yet; allowed now: {}",
-                VENUES.join(", ")
-            ),
-        )),
-        other => Err(ConfigError::new(
-            path,
-            format!("{prefix}venue"),
-            format!("unknown venue `{other}`; allowed: {}", VENUES.join(", ")),
-        )),
+        other => unreachable!("venue `{other}` passed the VENUES check without an arm"),
     }
 }
 
