@@ -7,18 +7,13 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use conformance::{Fault, Malformed, MockExchange, ScriptedAccount, Target};
-use marginguard::clock::Clock;
-use marginguard::venue::binance::{BinanceSettings, BinanceVenue, Credentials};
 use marginguard::venue::Venue;
-use mock_binance::{MockBinance, Route, API_KEY, SECRET};
+use mock_binance::{MockBinance, Route, SECRET};
 
 pub struct Binance(MockBinance);
 
 pub fn venue_for(mock: &MockBinance, secret: &str) -> Box<dyn Venue> {
-    let mut settings =
-        BinanceSettings::custom(&mock.url, &mock.url, Credentials::new(API_KEY, secret));
-    settings.http.timeout = std::time::Duration::from_millis(400);
-    Box::new(BinanceVenue::new(&settings, Clock::Wall))
+    Box::new(mock.adapter(secret))
 }
 
 fn broken(kind: Malformed) -> mock_binance::Fault {

@@ -249,6 +249,15 @@ impl MockBinance {
         }
     }
 
+    /// The adapter pointed at this mock, signing with `secret`, with a 400 ms request timeout.
+    pub fn adapter(&self, secret: &str) -> marginguard::venue::binance::BinanceVenue {
+        use marginguard::venue::binance::{BinanceSettings, BinanceVenue, Credentials};
+        let mut settings =
+            BinanceSettings::custom(&self.url, &self.url, Credentials::new(API_KEY, secret));
+        settings.http.timeout = Duration::from_millis(400);
+        BinanceVenue::new(&settings, marginguard::clock::Clock::Wall)
+    }
+
     pub fn with<T>(&self, f: impl FnOnce(&mut State_) -> T) -> T {
         f(&mut self.state.lock().expect("mock lock"))
     }

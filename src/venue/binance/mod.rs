@@ -35,6 +35,7 @@ use crate::venue::{
 };
 pub use config::{BinanceSettings, Profile};
 pub use credential::Credentials;
+
 use http::HttpClient;
 use parse::RowStatus;
 

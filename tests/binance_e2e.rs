@@ -1,0 +1,430 @@
+//! Mock Binance end to end: config → wiring → engine ticks → signed calls; the pre-flight
+//! `check`; clock skew and -1021; the weight headers, 429 and 418; and a canary secret that
+//! must never reach a log line.
+
+mod mock_binance;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use marginguard::cli::{self, CliError};
+use marginguard::config::Config;
+use marginguard::venue::binance::signing;
+use marginguard::venue::{Venue, VenueError};
+use marginguard::wiring::{self, Mode};
+use mock_binance::{d, MockBinance, Route, SECRET};
+
+fn strategy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml")
+}
+
+/// A config file for one Binance account on the mock; env var names unique per test.
+fn write_config(dir_name: &str, mock: &MockBinance, dry_run: bool, tag: &str) -> PathBuf {
+    let key_env = format!("MG_TEST_BINANCE_KEY_{tag}");
+    let secret_env = format!("MG_TEST_BINANCE_SECRET_{tag}");
+    std::env::set_var(&key_env, mock_binance::API_KEY);
+    std::env::set_var(&secret_env, SECRET);
+    let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("marginguard.toml");
+    let toml = format!(
+        r#"dry_run = {dry_run}
+
+[[accounts]]
+name = "binance-mock"
+venue = "binance"
+strategy = "{strategy}"
+poll_interval = "10s"
+
+[accounts.caps]
+max_per_rescue = "5000"
+max_per_day = "10000"
+keep_at_least = "0"
+cooldown = "0s"
+
+[accounts.binance]
+profile = "custom"
+futures_url = "{url}"
+spot_url = "{url}"
+api_key_env = "{key_env}"
+api_secret_env = "{secret_env}"
+request_timeout = "2s"
+"#,
+        strategy = strategy_path().display(),
+        url = mock.url,
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn config_to_live_rescue_leaves_a_correctly_signed_transfer_in_the_ledger() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.script_marks(&[
+        d("60000"),
+        d("58500"),
+        d("57000"),
+        d("55000"),
+        d("54500"),
+        d("54000"),
+    ]);
+    let config = Config::load(&write_config("mg-live", &mock, false, "LIVE")).unwrap();
+    assert!(!config.dry_run);
+    let wired = wiring::wire(&config.accounts, Mode::Live, None);
+    let mut runner = wired.runners.into_iter().next().unwrap();
+    for _ in 0..6 {
+        runner.tick().await.unwrap();
+    }
+    assert!(!mock.liquidated());
+    let ledger = mock.ledger();
+    assert!(!ledger.is_empty());
+    for row in &ledger {
+        let (signed, signature) = row.query.rsplit_once("&signature=").unwrap();
+        assert!(
+            signed.starts_with("type=MAIN_UMFUTURE&asset=USDT&amount="),
+            "{signed}"
+        );
+        assert!(signed.contains("&recvWindow=5000&timestamp="), "{signed}");
+        assert_eq!(signing::sign(SECRET.as_bytes(), signed), signature);
+        assert!(row.amount.scale() <= 2, "amount in cents: {}", row.amount);
+    }
+    let moved: rust_decimal::Decimal = ledger.iter().map(|r| r.amount).sum();
+    assert_eq!(mock.wallet(), d("6000") + moved);
+    assert_eq!(mock.count(Route::Transfer), ledger.len());
+}
+
+#[tokio::test]
+async fn dry_run_config_never_posts_a_transfer() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.script_marks(&[d("58500"), d("55000"), d("55000")]);
+    let config = Config::load(&write_config("mg-dry", &mock, true, "DRY")).unwrap();
+    let mode = if config.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Live
+    };
+    let wired = wiring::wire(&config.accounts, mode, None);
+    let mut runner = wired.runners.into_iter().next().unwrap();
+    for _ in 0..3 {
+        runner.tick().await.unwrap();
+    }
+    assert_eq!(mock.count(Route::Transfer), 0);
+    assert!(mock.count(Route::PositionRisk) >= 3);
+}
+
+fn refusal(result: Result<String, CliError>) -> String {
+    match result {
+        Err(CliError::Refused(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    let path = write_config("mg-check", &mock, false, "CHECK");
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(
+        out.contains("key: withdraw no, transfer yes, IP-restricted yes"),
+        "{out}"
+    );
+    assert!(out.contains("clock: local clock"), "{out}");
+    assert!(
+        out.contains("account mode: single-asset (USDT pool), one-way"),
+        "{out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+
+    mock.with(|s| s.restrictions["ipRestrict"] = false.into());
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(
+        out.contains("warning: the key has no IP restriction"),
+        "{out}"
+    );
+
+    mock.with(|s| s.restrictions["enableWithdrawals"] = true.into());
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("the API key can withdraw"), "{message}");
+
+    mock.with(|s| {
+        s.restrictions["enableWithdrawals"] = false.into();
+        s.restrictions["permitsUniversalTransfer"] = false.into();
+    });
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(
+        message.contains("cannot transfer into the futures wallet"),
+        "{message}"
+    );
+
+    mock.with(|s| {
+        s.restrictions["permitsUniversalTransfer"] = true.into();
+        s.multi_assets = true;
+    });
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("Multi-Assets mode"), "{message}");
+    assert_eq!(mock.count(Route::Transfer), 0, "check never moves money");
+}
+
+#[tokio::test]
+async fn a_skewed_server_clock_is_measured_and_a_1021_resyncs_once() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    // Binance 20 s ahead: measured at the first signed call, so no request is rejected.
+    mock.with(|s| s.skew_ms = 20_000);
+    let venue = mock.adapter(SECRET);
+    venue.snapshot().await.unwrap();
+    assert_eq!(mock.count_code(-1021), 0);
+    let offset = venue.http().offset().unwrap().offset_ms;
+    assert!((19_000..=21_000).contains(&offset), "offset {offset}");
+    // The server's clock jumps 30 s back: the next calls are rejected once, resync, retry.
+    mock.with(|s| s.skew_ms = -10_000);
+    let syncs = mock.count(Route::ServerTime);
+    venue.snapshot().await.unwrap();
+    let rejected = mock.count_code(-1021);
+    assert!((1..=3).contains(&rejected), "{rejected} rejections");
+    assert!(mock.count(Route::ServerTime) > syncs);
+    venue.snapshot().await.unwrap();
+    assert_eq!(mock.count_code(-1021), rejected, "no second rejection");
+}
+
+#[tokio::test]
+async fn the_server_reported_weight_holds_calls_before_binance_says_429() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    // Another process on this IP has spent 90 % of the futures minute.
+    mock.with(|s| {
+        s.used.insert(
+            mock_binance::Pool::Futures,
+            (std::time::Instant::now(), 2_160),
+        );
+    });
+    let venue = mock.adapter(SECRET);
+    let error = venue.snapshot().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            VenueError::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
+        "{error:?}"
+    );
+    let futures_calls = mock
+        .seen()
+        .iter()
+        .filter(|r| r.path.starts_with("/fapi"))
+        .count();
+    // The clock sync went out and its answer reported the weight; every read after it was
+    // held back.
+    assert_eq!(futures_calls, 1, "{:#?}", mock.seen());
+    assert_eq!(mock.count_status(429), 0);
+}
+
+#[tokio::test]
+async fn overuse_gets_429_the_adapter_waits_it_out_and_calling_through_gets_418() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.with(|s| {
+        s.limits.insert(mock_binance::Pool::Futures, 12);
+    });
+    let venue = mock.adapter(SECRET);
+    assert!(matches!(
+        venue.snapshot().await,
+        Err(VenueError::RateLimited { .. })
+    ));
+    assert_eq!(mock.count_status(429), 1);
+    let before = mock.seen().len();
+    assert!(matches!(
+        venue.snapshot().await,
+        Err(VenueError::RateLimited { .. })
+    ));
+    let fapi_after = mock.seen()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/fapi"))
+        .count();
+    assert_eq!(fapi_after, 0, "the adapter called through Retry-After");
+    assert_eq!(mock.count_status(418), 0);
+    // A client that ignores Retry-After is banned.
+    let status = reqwest::get(format!("{}/fapi/v1/time", mock.url))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 418);
+}
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn a_ban_stops_every_call_to_that_host_and_raises_an_alert() {
+    let (logs, _guard) = capture();
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    let venue = mock.adapter(SECRET);
+    mock.fail_next(
+        Route::PositionRisk,
+        mock_binance::Fault::Banned {
+            retry_after_secs: 30,
+        },
+    );
+    assert!(matches!(
+        venue.snapshot().await,
+        Err(VenueError::RateLimited { .. })
+    ));
+    assert!(
+        logs.text().contains("ALERT: Binance has banned this IP"),
+        "{}",
+        logs.text()
+    );
+    let before = mock.seen().len();
+    assert!(venue.snapshot().await.is_err());
+    assert!(venue.permissions().await.is_err());
+    let fapi_after = mock.seen()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/fapi"))
+        .count();
+    assert_eq!(fapi_after, 0, "a call reached the banning host");
+}
+
+/// The canary secret signs every call of a full rescue, a rejected call and a timeout; it
+/// must appear nowhere in TRACE-level logs, in `Debug` of the config, or in error messages.
+#[tokio::test]
+async fn a_canary_secret_never_appears_in_logs_debug_or_errors() {
+    const CANARY: &str = "CANARY-5f4dcc3b5aa765d61d8327deb882cf99-SECRET";
+    let (logs, _guard) = capture();
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.secret = CANARY.into());
+    mock.script_marks(&[d("60000"), d("58500"), d("57000"), d("55000"), d("54000")]);
+    mock.fail_next(
+        Route::Transfer,
+        mock_binance::Fault::Slow(Duration::from_millis(800)),
+    );
+    let venue: Arc<dyn Venue> = wiring::for_mode(Box::new(mock.adapter(CANARY)), Mode::Live);
+    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = marginguard::engine::AccountRunner::new(
+        marginguard::engine::AccountSetup {
+            name: "canary".into(),
+            venue,
+            strategy: marginguard::config::strategy::load(&strategy_path()).unwrap(),
+            caps: marginguard::core::Caps {
+                max_per_rescue: marginguard::money::Usdt(d("5000")),
+                max_per_day: marginguard::money::Usdt(d("10000")),
+                keep_at_least: marginguard::money::Usdt::ZERO,
+                cooldown: Duration::ZERO,
+            },
+            poll_interval: Duration::from_secs(2),
+            clock: marginguard::clock::Clock::Wall,
+            key_salt: 7,
+        },
+        Some(sender),
+    );
+    for _ in 0..5 {
+        runner.tick().await.unwrap();
+    }
+    assert!(!mock.ledger().is_empty() && !mock.liquidated());
+    let wrong = mock.adapter("not-the-secret");
+    let error = wrong.snapshot().await.unwrap_err();
+    let settings = marginguard::venue::binance::BinanceSettings::custom(
+        &mock.url,
+        &mock.url,
+        marginguard::venue::binance::Credentials::new(mock_binance::API_KEY, CANARY),
+    );
+    let text = format!(
+        "{}\n{settings:?}\n{settings:#?}\n{error}\n{error:?}",
+        logs.text()
+    );
+    assert!(
+        text.contains("top-up"),
+        "the rescue must have been logged: {text}"
+    );
+    assert!(
+        text.contains("outcome unknown"),
+        "the timeout must have been logged"
+    );
+    assert!(!text.contains(CANARY), "the secret leaked");
+    assert!(
+        !text.contains("5f4dcc3b5aa765d61d8327deb882cf99"),
+        "part of the secret leaked"
+    );
+}
+
+#[test]
+fn the_docs_testnet_config_loads_and_testnet_refuses_live() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/binance.md"))
+            .unwrap();
+    let start = docs
+        .find("```toml\n# marginguard-testnet.toml")
+        .expect("testnet block")
+        + "```toml\n".len();
+    let block = &docs[start..start + docs[start..].find("```").unwrap()];
+    std::env::set_var("BINANCE_API_KEY", "k");
+    std::env::set_var("BINANCE_API_SECRET", "s");
+    let dir = std::env::temp_dir().join(format!("mg-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("marginguard-testnet.toml");
+    let written = block.replace(
+        "strategies/distance.toml",
+        &strategy_path().display().to_string(),
+    );
+    std::fs::write(&path, &written).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.accounts[0].venue.kind(), "binance");
+    std::fs::write(&path, written.replace("dry_run = true", "dry_run = false")).unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.key, "dry_run");
+    assert!(error.message.contains("testnet"), "{error}");
+    std::fs::write(
+        &path,
+        written.replace("profile = \"testnet\"", "profile = \"staging\""),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.key, "accounts[0].binance.profile");
+    assert!(
+        error.message.contains("production, testnet, custom"),
+        "{error}"
+    );
+    std::fs::write(
+        &path,
+        written.replace("BINANCE_API_SECRET", "MG_TEST_UNSET_SECRET_VAR"),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert!(
+        error.message.contains("MG_TEST_UNSET_SECRET_VAR"),
+        "{error}"
+    );
+}
