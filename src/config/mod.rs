@@ -304,14 +304,15 @@ fn build_venue(
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
 ) -> Result<VenueConfig, ConfigError> {
-    if venue != "sim" && sim.is_some() {
+    let known = VENUES.contains(&venue);
+    if known && venue != "sim" && sim.is_some() {
         return Err(ConfigError::new(
             path,
             format!("{prefix}sim"),
             format!("a [accounts.sim] table only goes with venue = \"sim\", not `{venue}`"),
         ));
     }
-    if venue != "binance" && binance.is_some() {
+    if known && venue != "binance" && binance.is_some() {
         return Err(ConfigError::new(
             path,
             format!("{prefix}binance"),
