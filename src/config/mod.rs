@@ -168,6 +168,8 @@ impl RawCaps {
 #[serde(deny_unknown_fields)]
 struct RawSim {
     scenario: String,
+    /// Simulated seconds per wall-clock second; absent replays as fast as possible.
+    speed: Option<u32>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,6 +201,8 @@ pub enum VenueConfig {
     Sim {
         scenario: Box<Scenario>,
         scenario_path: PathBuf,
+        /// Simulated seconds per wall-clock second (`None`: as fast as possible).
+        speed: Option<u32>,
     },
     /// A live (or testnet) Binance USDⓈ-M cross-margin account.
     Binance(Box<BinanceSettings>),
@@ -338,11 +342,19 @@ fn build_venue(
                     "venue = \"sim\" needs a [accounts.sim] table with `scenario = \"FILE\"`",
                 )
             })?;
+            if sim.speed == Some(0) {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{prefix}sim.speed"),
+                    "must be at least 1 (simulated seconds per wall-clock second); omit it to replay as fast as possible",
+                ));
+            }
             let scenario_path = relative_to(path, &sim.scenario);
             let scenario = Scenario::load(&scenario_path)?;
             Ok(VenueConfig::Sim {
                 scenario: Box::new(scenario),
                 scenario_path,
+                speed: sim.speed,
             })
         }
         other if PLANNED_VENUES.contains(&other) => Err(ConfigError::new(
