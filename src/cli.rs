@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
 use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
+use crate::journal::{dry_run_path, Journal, JournalError};
 use crate::report::{self, SummaryRow, TimelineOptions};
 use crate::venue::sim::{Scenario, SimVenue};
 use crate::wiring::{self, Mode, SimHandle};
@@ -22,6 +23,10 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Refused(String),
+    /// The journal cannot be opened or read: nothing starts, because caps computed without
+    /// it could spend twice.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// `config/demo.toml`, found from the working folder or, failing that, from the source tree
@@ -55,7 +60,7 @@ pub async fn run(
         Mode::Live
     };
     let (sender, mut receiver) = mpsc::unbounded_channel();
-    let wired = wiring::wire(&config.accounts, mode, Some(sender));
+    let wired = wiring::wire(&config.accounts, &config.journal, mode, Some(sender))?;
     let collector = tokio::spawn(async move {
         let mut events = Vec::new();
         while let Some(event) = receiver.recv().await {
@@ -216,6 +221,7 @@ pub async fn simulate(
         },
         strategy,
         strategy_path: strategy_path.to_path_buf(),
+        unknown_outcome_grace: config::DEFAULT_UNKNOWN_OUTCOME_GRACE,
         venue: VenueConfig::Sim {
             scenario: Box::new(scenario.clone()),
             scenario_path: scenario_path.to_path_buf(),
@@ -223,7 +229,13 @@ pub async fn simulate(
         },
     };
     let (sender, mut receiver) = mpsc::unbounded_channel();
-    let wired = wiring::wire(std::slice::from_ref(&account), Mode::DryRun, Some(sender));
+    // Simulated accounts journal in memory: the path is never opened.
+    let wired = wiring::wire(
+        std::slice::from_ref(&account),
+        Path::new(config::DEFAULT_JOURNAL),
+        Mode::DryRun,
+        Some(sender),
+    )?;
     run_accounts(wired.runners, std::future::pending(), SHUTDOWN_GRACE).await;
     let mut events = Vec::new();
     while let Some(event) = receiver.recv().await {
@@ -292,7 +304,8 @@ pub async fn check(config: Config) -> Result<String, CliError> {
         config.accounts.len(),
         config.dry_run
     );
-    let wired = wiring::wire(&config.accounts, Mode::DryRun, None);
+    // `check` never moves money, so it reads through the dry-run wrapper and its journal.
+    let wired = wiring::wire(&config.accounts, &config.journal, Mode::DryRun, None)?;
     let mut refusals = Vec::new();
     for (account, venue) in config.accounts.iter().zip(&wired.venues) {
         out.push_str(&format!(
@@ -374,4 +387,31 @@ fn yes_no(b: bool) -> &'static str {
     } else {
         "no"
     }
+}
+
+/// `history`: the rescues in the journal, oldest first.
+pub fn history(config: &Config, dry_run: bool) -> Result<String, CliError> {
+    let path = if dry_run || config.dry_run {
+        dry_run_path(&config.journal)
+    } else {
+        config.journal.clone()
+    };
+    if !path.exists() {
+        return Ok(format!(
+            "{}: no journal yet — no rescue has been recorded\n",
+            path.display()
+        ));
+    }
+    let journal = Journal::open(&path)?;
+    let records = journal.all()?;
+    Ok(format!(
+        "{} ({})\n{}",
+        path.display(),
+        if path == config.journal {
+            "live"
+        } else {
+            "dry-run"
+        },
+        report::history(&records)
+    ))
 }

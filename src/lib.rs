@@ -6,6 +6,8 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod engine;
+pub mod failpoint;
+pub mod journal;
 pub mod money;
 pub mod report;
 pub mod time;

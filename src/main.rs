@@ -44,6 +44,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the rescues recorded in the journal: when, account, amount, buffer, state.
+    History {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Show the dry-run journal even if the config is live.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Replay one scenario with one strategy and print the timeline and outcome.
     Simulate {
         #[arg(long)]
@@ -108,6 +116,12 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             let config = cli::load_config(&config)?;
             Ok(cli::check(config).await?)
         }
+        Command::History { config, dry_run } => {
+            init_logging(format, verbose, "warn");
+            let path = config.unwrap_or_else(cli::default_config_path);
+            let config = cli::load_config(&path)?;
+            Ok(cli::history(&config, dry_run)?)
+        }
         Command::Simulate {
             scenario,
             strategy,
@@ -130,6 +144,10 @@ fn report_error(error: anyhow::Error) -> ExitCode {
         Some(CliError::Refused(message)) => {
             eprintln!("{message}");
             ExitCode::from(2)
+        }
+        Some(CliError::Journal(e)) => {
+            eprintln!("error: {e}; nothing started (caps need the journal)");
+            ExitCode::from(1)
         }
         None => {
             eprintln!("error: {error:#}");

@@ -348,6 +348,35 @@ pub fn by_account(events: &[Event]) -> BTreeMap<String, Vec<&Event>> {
     grouped
 }
 
+/// The journal's rescues as a table: when, account, amount, buffer before and after, state.
+pub fn history(records: &[crate::journal::RescueRecord]) -> String {
+    if records.is_empty() {
+        return "  no rescues recorded\n".into();
+    }
+    let mut out = format!(
+        "  {:<24} {:<20} {:>12} {:>9} {:>9}  {:<9} {}\n",
+        "when (UTC)", "account", "amount", "buffer", "after", "state", "reason"
+    );
+    for r in records {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<20} {:>12} {:>9} {:>9}  {:<9} {}{}",
+            r.created_at.to_string(),
+            r.account,
+            money(r.amount),
+            r.buffer_before,
+            r.buffer_after.as_deref().unwrap_or("—"),
+            r.state.as_str(),
+            r.reason,
+            r.detail
+                .as_deref()
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@
 //! wrapped: its money is simulated, so its transfers must play out for a rehearsal to mean
 //! anything.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::journal::{dry_run_path, Journal, JournalError};
 
 use crate::clock::Clock;
 use crate::config::{AccountConfig, VenueConfig};
@@ -35,10 +38,19 @@ pub struct Wired {
     pub sims: Vec<SimHandle>,
 }
 
-pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired {
+/// Builds every account's venue, clock, journal and runner. `journal` is the live journal's
+/// path; dry-run writes beside it (`*.dry-run.*`) and simulated accounts journal in memory, so
+/// the three never mix. Fails if a journal cannot be opened or read.
+pub fn wire(
+    accounts: &[AccountConfig],
+    journal: &Path,
+    mode: Mode,
+    events: EventSink,
+) -> Result<Wired, JournalError> {
     let mut runners = Vec::with_capacity(accounts.len());
     let mut venues = Vec::with_capacity(accounts.len());
     let mut sims = Vec::new();
+    let mut journals = Journals::new(journal, mode);
     for account in accounts {
         let (venue, clock, key_salt) = match &account.venue {
             VenueConfig::Sim {
@@ -62,6 +74,7 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
                 (for_mode(Box::new(venue), mode), clock, process_salt())
             }
         };
+        let journal = journals.for_venue(&account.venue)?;
         venues.push(venue.clone());
         runners.push(AccountRunner::new(
             AccountSetup {
@@ -72,14 +85,52 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
                 poll_interval: account.poll_interval,
                 clock,
                 key_salt,
+                journal,
+                unknown_outcome_grace: account.unknown_outcome_grace,
             },
             events.clone(),
-        ));
+        )?);
     }
-    Wired {
+    Ok(Wired {
         runners,
         venues,
         sims,
+    })
+}
+
+/// Opens each journal once, on first use.
+struct Journals {
+    path: PathBuf,
+    real: Option<Arc<Journal>>,
+    simulated: Option<Arc<Journal>>,
+}
+
+impl Journals {
+    fn new(live: &Path, mode: Mode) -> Self {
+        let path = match mode {
+            Mode::Live => live.to_path_buf(),
+            Mode::DryRun => dry_run_path(live),
+        };
+        Self {
+            path,
+            real: None,
+            simulated: None,
+        }
+    }
+
+    fn for_venue(&mut self, venue: &VenueConfig) -> Result<Arc<Journal>, JournalError> {
+        if matches!(venue, VenueConfig::Sim { .. }) {
+            return Ok(self
+                .simulated
+                .get_or_insert_with(|| Arc::new(Journal::in_memory()))
+                .clone());
+        }
+        if self.real.is_none() {
+            let journal = Journal::open(&self.path)?;
+            tracing::info!(journal = %self.path.display(), "journal opened");
+            self.real = Some(Arc::new(journal));
+        }
+        Ok(self.real.clone().expect("opened above"))
     }
 }
 

@@ -27,6 +27,8 @@ fn write_config(dir_name: &str, mock: &MockBinance, dry_run: bool, tag: &str) ->
     std::env::set_var(&key_env, mock_binance::API_KEY);
     std::env::set_var(&secret_env, SECRET);
     let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+    // A fresh folder: the journal beside the config must not carry another run's rescues.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("marginguard.toml");
     let toml = format!(
@@ -72,7 +74,7 @@ async fn config_to_live_rescue_leaves_a_correctly_signed_transfer_in_the_ledger(
     ]);
     let config = Config::load(&write_config("mg-live", &mock, false, "LIVE")).unwrap();
     assert!(!config.dry_run);
-    let wired = wiring::wire(&config.accounts, Mode::Live, None);
+    let wired = wiring::wire(&config.accounts, &config.journal, Mode::Live, None).unwrap();
     let mut runner = wired.runners.into_iter().next().unwrap();
     for _ in 0..6 {
         runner.tick().await.unwrap();
@@ -105,7 +107,7 @@ async fn dry_run_config_never_posts_a_transfer() {
     } else {
         Mode::Live
     };
-    let wired = wiring::wire(&config.accounts, mode, None);
+    let wired = wiring::wire(&config.accounts, &config.journal, mode, None).unwrap();
     let mut runner = wired.runners.into_iter().next().unwrap();
     for _ in 0..3 {
         runner.tick().await.unwrap();
@@ -347,9 +349,12 @@ async fn a_canary_secret_never_appears_in_logs_debug_or_errors() {
             poll_interval: Duration::from_secs(2),
             clock: marginguard::clock::Clock::Wall,
             key_salt: 7,
+            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
+            unknown_outcome_grace: std::time::Duration::from_secs(120),
         },
         Some(sender),
-    );
+    )
+    .expect("the journal opens");
     for _ in 0..5 {
         runner.tick().await.unwrap();
     }

@@ -179,9 +179,12 @@ fn runner(venue: Arc<dyn Venue>, clock: Clock) -> AccountRunner {
             poll_interval: Duration::from_secs(10),
             clock,
             key_salt: 0,
+            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
+            unknown_outcome_grace: std::time::Duration::from_secs(120),
         },
         None,
     )
+    .expect("the journal opens")
 }
 
 #[tokio::test]
@@ -277,9 +280,12 @@ async fn failed_snapshot_means_no_decision() {
             poll_interval: Duration::from_secs(10),
             clock,
             key_salt: 0,
+            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
+            unknown_outcome_grace: std::time::Duration::from_secs(120),
         },
         Some(sender),
-    );
+    )
+    .expect("the journal opens");
     runner.tick().await.unwrap();
     assert!(venue.transfers().is_empty());
     let event = receiver.try_recv().unwrap();
@@ -425,9 +431,12 @@ async fn simulated_day_replays_identically() {
                 poll_interval: Duration::from_secs(10),
                 clock,
                 key_salt: 0,
+                journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
+                unknown_outcome_grace: std::time::Duration::from_secs(120),
             },
             Some(sender),
-        );
+        )
+        .expect("the journal opens");
         run_accounts(vec![runner], std::future::pending(), Duration::from_secs(1)).await;
         let mut sent = Vec::new();
         while let Ok(event) = receiver.try_recv() {
@@ -439,4 +448,53 @@ async fn simulated_day_replays_identically() {
     }
     assert!(!outcomes[0].0.is_empty());
     assert_eq!(outcomes[0], outcomes[1]);
+}
+
+/// Crash-safety at the engine level: a runner that sent a transfer whose answer was lost is
+/// replaced by a new one reading the same journal file. The new one must count the amount
+/// against the day cap and look the transfer up instead of sending another.
+#[tokio::test]
+async fn a_restart_reads_the_journal_and_does_not_pay_twice() {
+    let dir = std::env::temp_dir().join(format!("mg-engine-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("journal.sqlite");
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    venue.set_mark(dec!(49000));
+    venue.state.lock().unwrap().next_transfer = Some(VenueError::OutcomeUnknown {
+        detail: "connection reset".into(),
+    });
+    let setup = |journal| AccountSetup {
+        name: "acct".into(),
+        venue: venue.clone(),
+        strategy: distance(),
+        caps: caps(),
+        poll_interval: Duration::from_secs(10),
+        clock: clock.clone(),
+        key_salt: 0,
+        journal,
+        unknown_outcome_grace: Duration::from_secs(120),
+    };
+    {
+        let journal = Arc::new(marginguard::journal::Journal::open(&path).unwrap());
+        let mut first = AccountRunner::new(setup(journal), None).unwrap();
+        first.tick().await.unwrap();
+        // "Crash": the runner and its journal handle are dropped without any goodbye.
+    }
+    assert_eq!(venue.transfers().len(), 1);
+    clock.sleep(Duration::from_secs(10)).await;
+    let journal = Arc::new(marginguard::journal::Journal::open(&path).unwrap());
+    let mut second = AccountRunner::new(setup(journal.clone()), None).unwrap();
+    for _ in 0..5 {
+        second.tick().await.unwrap();
+        clock.sleep(Duration::from_secs(10)).await;
+    }
+    assert_eq!(venue.transfers().len(), 1, "paid twice after a restart");
+    let rows = journal.all().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].state,
+        marginguard::journal::RescueStage::Settled,
+        "the lost answer was reconciled from the venue"
+    );
 }

@@ -110,6 +110,7 @@ pub fn relative_to(file: &Path, written: &str) -> PathBuf {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     dry_run: Option<bool>,
+    journal: Option<String>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
 }
@@ -121,6 +122,7 @@ struct RawAccount {
     venue: String,
     strategy: String,
     poll_interval: Option<DurationLit>,
+    unknown_outcome_grace: Option<DurationLit>,
     caps: RawCaps,
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
@@ -183,8 +185,15 @@ const PLANNED_VENUES: &[&str] = &["bybit", "okx"];
 pub struct Config {
     pub path: PathBuf,
     pub dry_run: bool,
+    /// The live journal; dry-run uses a sibling file (`*.dry-run.*`).
+    pub journal: PathBuf,
     pub accounts: Vec<AccountConfig>,
 }
+
+/// The journal's file when the config names none, beside the config.
+pub const DEFAULT_JOURNAL: &str = "marginguard-journal.sqlite";
+/// How long an unknown outcome is looked up before its absence is believed.
+pub const DEFAULT_UNKNOWN_OUTCOME_GRACE: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct AccountConfig {
@@ -193,6 +202,7 @@ pub struct AccountConfig {
     pub strategy: Strategy,
     pub strategy_path: PathBuf,
     pub poll_interval: Duration,
+    pub unknown_outcome_grace: Duration,
     pub caps: Caps,
 }
 
@@ -255,9 +265,21 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             crate::venue::binance::config::check_mode(path, settings, dry_run)?;
         }
     }
+    let journal = relative_to(path, raw.journal.as_deref().unwrap_or(DEFAULT_JOURNAL));
+    if journal.is_dir() {
+        return Err(ConfigError::new(
+            path,
+            "journal",
+            format!(
+                "`{}` is a folder; name a file, e.g. \"state/journal.sqlite\"",
+                journal.display()
+            ),
+        ));
+    }
     Ok(Config {
         path: path.to_path_buf(),
         dry_run,
+        journal,
         accounts,
     })
 }
@@ -297,6 +319,10 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
         strategy,
         strategy_path,
         poll_interval,
+        unknown_outcome_grace: raw
+            .unknown_outcome_grace
+            .map(|d| d.0)
+            .unwrap_or(DEFAULT_UNKNOWN_OUTCOME_GRACE),
         caps,
     })
 }

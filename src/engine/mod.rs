@@ -16,13 +16,15 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::core::volatility::RealizedVolatility;
 use crate::core::{decide, Action, Blocked, Caps, Decision, Severity, Situation, Strategy};
+use crate::failpoint;
+use crate::journal::{Journal, JournalError, RescueRecord, RescueStage, StateChange};
 use crate::money::Usdt;
 use crate::time::Timestamp;
 use crate::venue::{
-    TransferKey, TransferRequest, TransferStatus, Venue, VenueError, VenueSnapshot,
+    Retry, TransferKey, TransferRequest, TransferStatus, Venue, VenueError, VenueSnapshot,
 };
 pub use events::{Event, EventKind};
-use ledger::{Progress, RescueLedger};
+use ledger::RescueLedger;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Everything one account runner needs, built at wiring.
@@ -35,6 +37,11 @@ pub struct AccountSetup {
     pub clock: Clock,
     /// Varies transfer keys between processes; 0 under the simulator for identical replays.
     pub key_salt: u64,
+    /// Where rescues are recorded before money moves.
+    pub journal: Arc<Journal>,
+    /// How long a transfer whose outcome is unknown keeps being looked up before its absence
+    /// at the venue is believed (a venue's records can lag the call).
+    pub unknown_outcome_grace: Duration,
 }
 
 /// Why an account runner stopped.
@@ -63,6 +70,7 @@ pub struct AccountRunner {
     poll_interval: Duration,
     clock: Clock,
     key_salt: u64,
+    unknown_outcome_grace: Duration,
     ledger: RescueLedger,
     volatility: RealizedVolatility,
     events: EventSink,
@@ -108,13 +116,21 @@ impl Zone {
 }
 
 impl AccountRunner {
-    pub fn new(setup: AccountSetup, events: EventSink) -> Self {
+    /// Reads the account's rescues back from the journal; fails if it cannot, because caps
+    /// computed without them could spend twice.
+    pub fn new(setup: AccountSetup, events: EventSink) -> Result<Self, JournalError> {
         let window = setup
             .strategy
             .volatility
             .map(|v| v.window)
             .unwrap_or(Duration::from_secs(3600));
-        Self {
+        let ledger = RescueLedger::open(setup.journal, &setup.name, setup.clock.now())?;
+        for rescue in ledger.entries() {
+            if let Some(venue_id) = &rescue.venue_id {
+                setup.venue.remember(rescue.key, venue_id);
+            }
+        }
+        Ok(Self {
             name: setup.name.into(),
             venue: setup.venue,
             strategy: setup.strategy,
@@ -122,12 +138,13 @@ impl AccountRunner {
             poll_interval: setup.poll_interval,
             clock: setup.clock,
             key_salt: setup.key_salt,
-            ledger: RescueLedger::default(),
+            unknown_outcome_grace: setup.unknown_outcome_grace,
+            ledger,
             volatility: RealizedVolatility::new(window),
             events,
             sequence: 0,
             last_zone: None,
-        }
+        })
     }
 
     /// Ticks until shutdown or until the venue closes. A tick is never interrupted: shutdown
@@ -192,8 +209,7 @@ impl AccountRunner {
             },
         );
         if let Some(top_up) = decision.action.top_up() {
-            self.send(now, top_up.amount, &decision.action, &snapshot)
-                .await;
+            self.send(now, &decision, top_up.amount, &snapshot).await;
         }
         Ok(())
     }
@@ -220,8 +236,8 @@ impl AccountRunner {
     async fn send(
         &mut self,
         now: Timestamp,
+        decision: &Decision,
         amount: Usdt,
-        action: &Action,
         snapshot: &VenueSnapshot,
     ) {
         let request = TransferRequest {
@@ -230,15 +246,53 @@ impl AccountRunner {
             created_at: now,
         };
         self.sequence += 1;
-        let result = self.venue.transfer(&request).await;
-        let progress = match &result {
-            Ok(receipt) if receipt.status == TransferStatus::Settled => Progress::Settled,
-            Ok(_) => Progress::Sent,
-            Err(error) if error.retry() == crate::venue::Retry::AfterReconcile => Progress::Unknown,
-            Err(_) => Progress::NotMoved,
+        failpoint::hit(failpoint::BEFORE_INTENT);
+        let intent = RescueRecord {
+            key: request.key,
+            account: self.name.to_string(),
+            venue: self.venue.kind().to_string(),
+            asset: "USDT".into(),
+            amount,
+            created_at: now,
+            reason: self.reason(decision),
+            buffer_before: decision.metrics.buffer.to_string(),
+            buffer_after: None,
+            wallet_before: snapshot.wallet_balance,
+            state: RescueStage::Intent,
+            venue_id: None,
+            detail: None,
+            verified: false,
+            updated_at: now,
         };
-        self.ledger
-            .record(request.clone(), progress, snapshot.wallet_balance);
+        if let Err(error) = self.ledger.record_intent(intent) {
+            // No durable intent, no transfer: a crash now could not be reconciled.
+            tracing::error!(account = %self.name, %error, "journal write failed; top-up NOT sent");
+            self.emit(
+                now,
+                EventKind::NoDecision {
+                    reason: format!("journal write failed: {error}"),
+                },
+            );
+            return;
+        }
+        failpoint::hit(failpoint::AFTER_INTENT);
+        let result = self.venue.transfer(&request).await;
+        failpoint::hit(failpoint::AFTER_RESPONSE);
+        let (stage, venue_id, detail) = match &result {
+            Ok(receipt) if receipt.status == TransferStatus::Settled => {
+                (RescueStage::Settled, receipt.venue_id.clone(), None)
+            }
+            Ok(receipt) => (RescueStage::Acked, receipt.venue_id.clone(), None),
+            Err(error) if error.retry() == Retry::AfterReconcile => {
+                (RescueStage::Unknown, None, Some(error.to_string()))
+            }
+            Err(error) => (RescueStage::Rejected, None, Some(error.to_string())),
+        };
+        self.record(StateChange {
+            venue_id: venue_id.as_deref(),
+            detail: detail.as_deref(),
+            ..StateChange::to(request.key, stage, self.clock.now())
+        });
         match result {
             Ok(receipt) => {
                 tracing::warn!(account = %self.name, amount = %amount, key = %request.key,
@@ -247,37 +301,65 @@ impl AccountRunner {
                     now,
                     EventKind::TransferSent {
                         request,
-                        action: *action,
+                        action: decision.action,
                     },
                 );
             }
             Err(error) => {
                 tracing::error!(account = %self.name, amount = %amount, key = %request.key,
-                    %error, ?progress, "top-up not confirmed");
+                    %error, stage = %stage, "top-up not confirmed");
                 self.emit(
                     now,
                     EventKind::TransferNotConfirmed {
                         request,
                         error: error.to_string(),
-                        unknown: progress == Progress::Unknown,
+                        unknown: stage == RescueStage::Unknown,
                     },
                 );
             }
         }
     }
 
-    /// Asks the venue about every transfer whose outcome is open.
+    /// The decision in words, for the journal.
+    fn reason(&self, decision: &Decision) -> String {
+        let kind = if matches!(decision.action, Action::Emergency { .. }) {
+            "EMERGENCY: "
+        } else {
+            ""
+        };
+        format!(
+            "{kind}{} {} < {} (refill to {})",
+            self.strategy.metric.name(),
+            decision.value,
+            decision.levels.top_up_below.percent(),
+            decision.levels.target.percent()
+        )
+    }
+
+    /// Writes a transition; a failed write is logged, not fatal — the row stays open in the
+    /// journal and is reconciled from the venue on the next start.
+    fn record(&mut self, change: StateChange<'_>) {
+        if let Err(error) = self.ledger.change(change) {
+            tracing::error!(account = %self.name, %error, "journal update failed; the venue will be asked again after a restart");
+        }
+    }
+
+    /// Asks the venue about every transfer whose outcome is open — including intents found in
+    /// the journal after a restart, which may or may not have been sent.
     async fn reconcile(&mut self, now: Timestamp) {
-        let grace = self.venue.transfer_rules().settlement * 3 + Duration::from_secs(60);
-        let open: Vec<(usize, TransferRequest, Progress)> = self
+        let open: Vec<RescueRecord> = self
             .ledger
             .entries()
             .iter()
-            .enumerate()
-            .filter(|(_, r)| r.unresolved())
-            .map(|(i, r)| (i, r.request.clone(), r.progress))
+            .filter(|r| r.state.is_open())
+            .cloned()
             .collect();
-        for (index, request, progress) in open {
+        for rescue in open {
+            let request = TransferRequest {
+                key: rescue.key,
+                amount: rescue.amount,
+                created_at: rescue.created_at,
+            };
             let status = match self.venue.transfer_status(&request).await {
                 Ok(status) => status,
                 Err(error) => {
@@ -285,55 +367,68 @@ impl AccountRunner {
                     continue;
                 }
             };
-            let next = match status {
-                TransferStatus::Settled => Some(Progress::Settled),
+            match status {
+                TransferStatus::Settled => {
+                    failpoint::hit(failpoint::DURING_VERIFICATION);
+                    self.record(StateChange::to(request.key, RescueStage::Settled, now));
+                }
                 TransferStatus::Failed(reason) => {
                     tracing::warn!(account = %self.name, key = %request.key, reason, "venue reports the transfer failed");
-                    self.emit(
-                        now,
-                        EventKind::TransferFailed {
-                            request: request.clone(),
-                            reason,
-                        },
-                    );
-                    Some(Progress::NotMoved)
+                    self.record(StateChange {
+                        detail: Some(&reason),
+                        ..StateChange::to(request.key, RescueStage::Rejected, now)
+                    });
+                    self.emit(now, EventKind::TransferFailed { request, reason });
                 }
-                // An unknown outcome the venue still does not know after the grace period did
-                // not happen; an acknowledged one is waited for.
+                // A transfer the venue accepted is waited for. One whose call may never have
+                // been made, or whose answer was lost, is believed absent only once the venue
+                // has had time to show it.
                 TransferStatus::NotFound
-                    if progress == Progress::Unknown && now.since(request.created_at) > grace =>
+                    if rescue.state != RescueStage::Acked
+                        && now.since(request.created_at) >= self.unknown_outcome_grace =>
                 {
                     tracing::warn!(account = %self.name, key = %request.key, "transfer with unknown outcome is absent at the venue; released");
-                    Some(Progress::NotMoved)
+                    self.record(StateChange {
+                        detail: Some("absent at the venue after the grace period"),
+                        ..StateChange::to(request.key, RescueStage::Rejected, now)
+                    });
                 }
-                TransferStatus::NotFound | TransferStatus::Pending => None,
-            };
-            if let Some(next) = next {
-                if let Some(entry) = self.ledger.entries_mut().nth(index) {
-                    entry.progress = next;
-                }
+                TransferStatus::NotFound | TransferStatus::Pending => {}
             }
         }
     }
 
     /// A settled transfer must show in the wallet; say so either way, once.
     fn verify_landed(&mut self, now: Timestamp, snapshot: &VenueSnapshot) {
-        let mut landed = Vec::new();
-        for entry in self.ledger.entries_mut() {
-            if entry.progress != Progress::Settled || entry.verified {
-                continue;
-            }
-            entry.verified = true;
-            let rise = snapshot.wallet_balance - entry.wallet_before;
-            landed.push((entry.request.clone(), rise >= entry.request.amount, rise));
-        }
-        for (request, verified, rise) in landed {
+        let landed: Vec<RescueRecord> = self
+            .ledger
+            .entries()
+            .iter()
+            .filter(|r| r.state == RescueStage::Settled && !r.verified)
+            .cloned()
+            .collect();
+        let buffer_after = crate::core::metrics::margin_ratio_buffer(&snapshot.account).to_string();
+        for rescue in landed {
+            let rise = snapshot.wallet_balance - rescue.wallet_before;
+            let verified = rise >= rescue.amount;
             if verified {
-                tracing::info!(account = %self.name, amount = %request.amount, key = %request.key, "top-up landed");
+                tracing::info!(account = %self.name, amount = %rescue.amount, key = %rescue.key, "top-up landed");
             } else {
-                tracing::warn!(account = %self.name, amount = %request.amount, key = %request.key, %rise,
+                tracing::warn!(account = %self.name, amount = %rescue.amount, key = %rescue.key, %rise,
                     "venue reports the top-up settled but the futures wallet rose by less");
             }
+            self.record(StateChange {
+                buffer_after: Some(&buffer_after),
+                verified: true,
+                detail: (!verified)
+                    .then_some("settled, but the wallet rose by less than the amount"),
+                ..StateChange::to(rescue.key, RescueStage::Settled, now)
+            });
+            let request = TransferRequest {
+                key: rescue.key,
+                amount: rescue.amount,
+                created_at: rescue.created_at,
+            };
             self.emit(
                 now,
                 EventKind::TransferLanded {

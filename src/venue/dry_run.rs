@@ -96,4 +96,8 @@ impl Venue for DryRun {
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         self.inner.permissions().await
     }
+
+    fn remember(&self, key: TransferKey, venue_id: &str) {
+        self.inner.remember(key, venue_id);
+    }
 }

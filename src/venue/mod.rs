@@ -193,6 +193,11 @@ pub trait Venue: Send + Sync {
     ) -> Result<TransferStatus, VenueError>;
 
     async fn permissions(&self) -> Result<KeyPermissions, VenueError>;
+
+    /// Hands the venue what the journal knows of a past transfer — its venue id — after a
+    /// restart, so a lookup never matches one venue record to two rescues. Venues whose
+    /// lookups go by the idempotency key need nothing, hence the default.
+    fn remember(&self, _key: TransferKey, _venue_id: &str) {}
 }
 
 #[cfg(test)]

@@ -132,9 +132,12 @@ pub fn runner(venue: Arc<dyn Venue>) -> (AccountRunner, mpsc::UnboundedReceiver<
             poll_interval: Duration::from_secs(2),
             clock: Clock::Wall,
             key_salt: 1,
+            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
+            unknown_outcome_grace: std::time::Duration::from_secs(120),
         },
         Some(sender),
-    );
+    )
+    .expect("the journal opens");
     (runner, receiver)
 }
 

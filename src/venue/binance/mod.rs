@@ -281,6 +281,16 @@ impl Venue for BinanceVenue {
     }
 
     /// The pre-flight: key restrictions, clock skew and account mode.
+    fn remember(&self, key: TransferKey, venue_id: &str) {
+        let Ok(tran_id) = venue_id.parse::<i64>() else {
+            tracing::warn!(key = %key, venue_id, "journal holds a venue id that is not a Binance tranId");
+            return;
+        };
+        let mut book = self.book.lock().expect("book lock");
+        book.tran_ids.insert(key, tran_id);
+        book.claimed.insert(tran_id, key);
+    }
+
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         let mut notes = Vec::new();
         let offset = self.http.sync_clock().await?;

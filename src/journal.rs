@@ -1,0 +1,525 @@
+//! The durable record of every top-up: an *intent* row is committed before the call that moves
+//! money, then moved through `intent → acked | rejected | unknown → settled`.
+//!
+//! Why SQLite in WAL mode with `synchronous = FULL`: a committed row survives a power cut, the
+//! OOM killer and a double ^C, and a restart reads back exactly what was promised. Caps, the
+//! cooldown and "in flight" are computed from these rows, so a restart cannot reset them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::money::{parse_decimal, Usdt};
+use crate::time::Timestamp;
+use crate::venue::TransferKey;
+
+#[derive(Debug, thiserror::Error)]
+#[error("journal {path}: {message}")]
+pub struct JournalError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Where a rescue stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RescueStage {
+    /// Committed before the transfer call; the call may or may not have been made.
+    Intent,
+    /// The venue accepted it; not yet seen settled.
+    Acked,
+    /// The venue refused it, reported it failed, or proved it absent: nothing moved.
+    Rejected,
+    /// The call's answer never came: it may have moved money.
+    Unknown,
+    /// The venue says it settled.
+    Settled,
+}
+
+impl RescueStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RescueStage::Intent => "intent",
+            RescueStage::Acked => "acked",
+            RescueStage::Rejected => "rejected",
+            RescueStage::Unknown => "unknown",
+            RescueStage::Settled => "settled",
+        }
+    }
+
+    /// Still waiting for the venue to say what happened.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            RescueStage::Intent | RescueStage::Acked | RescueStage::Unknown
+        )
+    }
+
+    /// Counted against the caps: everything that may have moved money.
+    pub fn may_have_moved(self) -> bool {
+        self != RescueStage::Rejected
+    }
+}
+
+impl fmt::Display for RescueStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RescueStage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "intent" => RescueStage::Intent,
+            "acked" => RescueStage::Acked,
+            "rejected" => RescueStage::Rejected,
+            "unknown" => RescueStage::Unknown,
+            "settled" => RescueStage::Settled,
+            other => return Err(format!("unknown rescue state `{other}`")),
+        })
+    }
+}
+
+/// One row: a top-up and what was known when it was decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RescueRecord {
+    pub key: TransferKey,
+    pub account: String,
+    pub venue: String,
+    pub asset: String,
+    pub amount: Usdt,
+    pub created_at: Timestamp,
+    /// Why: the metric, its value and the levels, in words.
+    pub reason: String,
+    /// Margin-ratio buffer (1 − M/E) when decided, and once the money landed.
+    pub buffer_before: String,
+    pub buffer_after: Option<String>,
+    /// Futures wallet balance when sent; it must rise by the amount.
+    pub wallet_before: Usdt,
+    pub state: RescueStage,
+    /// The venue's id (Binance `tranId`, …) once known.
+    pub venue_id: Option<String>,
+    /// The venue's words when it refused, or why an unknown outcome was released.
+    pub detail: Option<String>,
+    pub verified: bool,
+    pub updated_at: Timestamp,
+}
+
+pub struct Journal {
+    path: String,
+    connection: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rescues (
+    key           TEXT PRIMARY KEY,
+    account       TEXT NOT NULL,
+    venue         TEXT NOT NULL,
+    asset         TEXT NOT NULL,
+    amount        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    buffer_before TEXT NOT NULL,
+    buffer_after  TEXT,
+    wallet_before TEXT NOT NULL,
+    state         TEXT NOT NULL
+                  CHECK (state IN ('intent', 'acked', 'rejected', 'unknown', 'settled')),
+    venue_id      TEXT,
+    detail        TEXT,
+    verified      INTEGER NOT NULL DEFAULT 0,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rescues_by_account ON rescues (account, created_at);
+";
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`: WAL, synchronous writes.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| error(path, e))?;
+        }
+        let connection = Connection::open(path).map_err(|e| error(path, e))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| error(path, e))?;
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| error(path, e))?;
+        Self::with_schema(path.display().to_string(), connection)
+    }
+
+    /// A journal that lives as long as the process: for simulated accounts, whose rehearsal
+    /// starts afresh every run.
+    pub fn in_memory() -> Journal {
+        let connection = Connection::open_in_memory().expect("in-memory SQLite");
+        Self::with_schema(":memory:".into(), connection).expect("schema on a fresh database")
+    }
+
+    fn with_schema(path: String, connection: Connection) -> Result<Journal, JournalError> {
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(|e| error(Path::new(&path), e))?;
+        Ok(Journal {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Commits a new row. Returns only once it is durable.
+    pub fn insert(&self, record: &RescueRecord) -> Result<(), JournalError> {
+        let connection = self.connection.lock().expect("journal lock");
+        connection
+            .execute(
+                "INSERT INTO rescues (key, account, venue, asset, amount, created_at, reason,
+                    buffer_before, buffer_after, wallet_before, state, venue_id, detail, verified,
+                    updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    record.key.compact(),
+                    record.account,
+                    record.venue,
+                    record.asset,
+                    record.amount.to_string(),
+                    record.created_at.as_millis(),
+                    record.reason,
+                    record.buffer_before,
+                    record.buffer_after,
+                    record.wallet_before.to_string(),
+                    record.state.as_str(),
+                    record.venue_id,
+                    record.detail,
+                    record.verified,
+                    record.updated_at.as_millis(),
+                ],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Moves a row to a new state, keeping what was known before unless told otherwise.
+    pub fn update(&self, change: &StateChange<'_>) -> Result<(), JournalError> {
+        let connection = self.connection.lock().expect("journal lock");
+        let changed = connection
+            .execute(
+                "UPDATE rescues SET state = ?2,
+                    venue_id = COALESCE(?3, venue_id),
+                    detail = COALESCE(?4, detail),
+                    buffer_after = COALESCE(?5, buffer_after),
+                    verified = MAX(verified, ?6),
+                    updated_at = ?7
+                 WHERE key = ?1",
+                params![
+                    change.key.compact(),
+                    change.state.as_str(),
+                    change.venue_id,
+                    change.detail,
+                    change.buffer_after,
+                    change.verified,
+                    change.at.as_millis(),
+                ],
+            )
+            .map_err(|e| self.error(e))?;
+        if changed != 1 {
+            return Err(JournalError {
+                path: self.path.clone(),
+                message: format!("no rescue with key {}", change.key),
+            });
+        }
+        Ok(())
+    }
+
+    /// An account's rows that still matter: created after `since`, or not yet resolved.
+    pub fn load(&self, account: &str, since: Timestamp) -> Result<Vec<RescueRecord>, JournalError> {
+        self.select(
+            "WHERE account = ?1 AND (created_at > ?2 OR state IN ('intent', 'acked', 'unknown'))",
+            params![account, since.as_millis()],
+        )
+    }
+
+    /// Every row, oldest first: for `history`.
+    pub fn all(&self) -> Result<Vec<RescueRecord>, JournalError> {
+        self.select("", params![])
+    }
+
+    pub fn find(&self, key: TransferKey) -> Result<Option<RescueRecord>, JournalError> {
+        Ok(self
+            .select("WHERE key = ?1", params![key.compact()])?
+            .into_iter()
+            .next())
+    }
+
+    fn select(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<RescueRecord>, JournalError> {
+        let connection = self.connection.lock().expect("journal lock");
+        let sql = format!(
+            "SELECT key, account, venue, asset, amount, created_at, reason, buffer_before,
+                    buffer_after, wallet_before, state, venue_id, detail, verified, updated_at
+             FROM rescues {filter} ORDER BY created_at, rowid"
+        );
+        let mut statement = connection.prepare(&sql).map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(params, read_row)
+            .map_err(|e| self.error(e))?;
+        let mut records = Vec::new();
+        for row in rows {
+            let raw = row.map_err(|e| self.error(e))?;
+            records.push(raw.build().map_err(|message| JournalError {
+                path: self.path.clone(),
+                message,
+            })?);
+        }
+        Ok(records)
+    }
+
+    /// Whether the row exists at all (used by the crash harness's checks).
+    pub fn contains(&self, key: TransferKey) -> Result<bool, JournalError> {
+        let connection = self.connection.lock().expect("journal lock");
+        connection
+            .query_row(
+                "SELECT 1 FROM rescues WHERE key = ?1",
+                params![key.compact()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: impl fmt::Display) -> JournalError {
+        JournalError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A state transition and whatever became known with it.
+#[derive(Debug, Clone)]
+pub struct StateChange<'a> {
+    pub key: TransferKey,
+    pub state: RescueStage,
+    pub venue_id: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub buffer_after: Option<&'a str>,
+    pub verified: bool,
+    pub at: Timestamp,
+}
+
+impl<'a> StateChange<'a> {
+    pub fn to(key: TransferKey, state: RescueStage, at: Timestamp) -> Self {
+        Self {
+            key,
+            state,
+            venue_id: None,
+            detail: None,
+            buffer_after: None,
+            verified: false,
+            at,
+        }
+    }
+}
+
+/// The dry-run journal sits beside the live one and never mixes with it:
+/// `state/journal.sqlite` → `state/journal.dry-run.sqlite`.
+pub fn dry_run_path(live: &Path) -> PathBuf {
+    let stem = live
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "journal".into());
+    let name = match live.extension() {
+        Some(ext) => format!("{stem}.dry-run.{}", ext.to_string_lossy()),
+        None => format!("{stem}.dry-run"),
+    };
+    live.with_file_name(name)
+}
+
+struct RawRow {
+    key: String,
+    account: String,
+    venue: String,
+    asset: String,
+    amount: String,
+    created_at: i64,
+    reason: String,
+    buffer_before: String,
+    buffer_after: Option<String>,
+    wallet_before: String,
+    state: String,
+    venue_id: Option<String>,
+    detail: Option<String>,
+    verified: bool,
+    updated_at: i64,
+}
+
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        key: row.get(0)?,
+        account: row.get(1)?,
+        venue: row.get(2)?,
+        asset: row.get(3)?,
+        amount: row.get(4)?,
+        created_at: row.get(5)?,
+        reason: row.get(6)?,
+        buffer_before: row.get(7)?,
+        buffer_after: row.get(8)?,
+        wallet_before: row.get(9)?,
+        state: row.get(10)?,
+        venue_id: row.get(11)?,
+        detail: row.get(12)?,
+        verified: row.get(13)?,
+        updated_at: row.get(14)?,
+    })
+}
+
+impl RawRow {
+    fn build(self) -> Result<RescueRecord, String> {
+        let key = u128::from_str_radix(&self.key, 16)
+            .map(TransferKey)
+            .map_err(|_| format!("row key `{}` is not 32 hex characters", self.key))?;
+        let money = |field: &str, raw: &str| {
+            parse_decimal(raw)
+                .map(Usdt)
+                .map_err(|e| format!("row {}: {field}: {e}", self.key))
+        };
+        Ok(RescueRecord {
+            amount: money("amount", &self.amount)?,
+            wallet_before: money("wallet_before", &self.wallet_before)?,
+            state: self.state.parse()?,
+            key,
+            account: self.account,
+            venue: self.venue,
+            asset: self.asset,
+            created_at: Timestamp(self.created_at),
+            reason: self.reason,
+            buffer_before: self.buffer_before,
+            buffer_after: self.buffer_after,
+            venue_id: self.venue_id,
+            detail: self.detail,
+            verified: self.verified,
+            updated_at: Timestamp(self.updated_at),
+        })
+    }
+}
+
+fn error(path: &Path, e: impl fmt::Display) -> JournalError {
+    JournalError {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn record(key: u128, account: &str, at: i64, state: RescueStage) -> RescueRecord {
+        RescueRecord {
+            key: TransferKey(key),
+            account: account.into(),
+            venue: "sim".into(),
+            asset: "USDT".into(),
+            amount: Usdt(dec!(123.45)),
+            created_at: Timestamp(at),
+            reason: "liquidation_distance 7.62% < 8.00%".into(),
+            buffer_before: "94.41%".into(),
+            buffer_after: None,
+            wallet_before: Usdt(dec!(10000)),
+            state,
+            venue_id: None,
+            detail: None,
+            verified: false,
+            updated_at: Timestamp(at),
+        }
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mg-journal-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("journal.sqlite")
+    }
+
+    #[test]
+    fn rows_survive_reopening_and_keep_exact_amounts() {
+        let path = temp_path("reopen");
+        {
+            let journal = Journal::open(&path).unwrap();
+            journal
+                .insert(&record(1, "a", 1_000, RescueStage::Intent))
+                .unwrap();
+            let mut change = StateChange::to(TransferKey(1), RescueStage::Acked, Timestamp(1_500));
+            change.venue_id = Some("42");
+            journal.update(&change).unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        let rows = journal.load("a", Timestamp(0)).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].amount, Usdt(dec!(123.45)));
+        assert_eq!(rows[0].state, RescueStage::Acked);
+        assert_eq!(rows[0].venue_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn load_keeps_recent_and_unresolved_rows_only() {
+        let journal = Journal::in_memory();
+        journal
+            .insert(&record(1, "a", 10, RescueStage::Settled))
+            .unwrap();
+        journal
+            .insert(&record(2, "a", 20, RescueStage::Unknown))
+            .unwrap();
+        journal
+            .insert(&record(3, "a", 500, RescueStage::Settled))
+            .unwrap();
+        journal
+            .insert(&record(4, "b", 600, RescueStage::Settled))
+            .unwrap();
+        let keys: Vec<u128> = journal
+            .load("a", Timestamp(100))
+            .unwrap()
+            .iter()
+            .map(|r| r.key.0)
+            .collect();
+        assert_eq!(keys, vec![2, 3]);
+    }
+
+    #[test]
+    fn a_key_is_recorded_once() {
+        let journal = Journal::in_memory();
+        journal
+            .insert(&record(7, "a", 1, RescueStage::Intent))
+            .unwrap();
+        assert!(journal
+            .insert(&record(7, "a", 2, RescueStage::Intent))
+            .is_err());
+    }
+
+    #[test]
+    fn updating_a_missing_row_is_an_error() {
+        let journal = Journal::in_memory();
+        let change = StateChange::to(TransferKey(9), RescueStage::Settled, Timestamp(1));
+        assert!(journal.update(&change).is_err());
+    }
+
+    #[test]
+    fn dry_run_journal_is_a_different_file() {
+        assert_eq!(
+            dry_run_path(Path::new("state/journal.sqlite")),
+            PathBuf::from("state/journal.dry-run.sqlite")
+        );
+        assert_eq!(
+            dry_run_path(Path::new("journal")),
+            PathBuf::from("journal.dry-run")
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! `marginguard history` prints what the journal holds, from the journal the config names.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use marginguard::journal::{dry_run_path, Journal, RescueRecord, RescueStage};
+use marginguard::money::Usdt;
+use marginguard::time::Timestamp;
+use marginguard::venue::TransferKey;
+use rust_decimal_macros::dec;
+
+fn config_in(dir: &str) -> (PathBuf, PathBuf) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("mg-history-{}-{dir}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"dry_run = false
+journal = "state/journal.sqlite"
+[[accounts]]
+name = "a"
+venue = "sim"
+strategy = "{}"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.sim]
+scenario = "{}"
+"#,
+            root.join("strategies/distance.toml").display(),
+            root.join("scenarios/btc-2024-08-05-10x-long.toml")
+                .display()
+        ),
+    )
+    .unwrap();
+    (config, dir.join("state/journal.sqlite"))
+}
+
+fn history(config: &PathBuf, extra: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .arg("history")
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn history_lists_rescues_and_keeps_dry_run_apart() {
+    let (config, journal_path) = config_in("list");
+    assert!(history(&config, &[]).contains("no journal yet"));
+    let journal = Journal::open(&journal_path).unwrap();
+    journal
+        .insert(&RescueRecord {
+            key: TransferKey(0xabc),
+            account: "btc-main".into(),
+            venue: "binance".into(),
+            asset: "USDT".into(),
+            amount: Usdt(dec!(4261.31)),
+            created_at: Timestamp(1_722_818_240_000),
+            reason: "liquidation_distance 7.62% < 8.00% (refill to 12.00%)".into(),
+            buffer_before: "94.41%".into(),
+            buffer_after: Some("96.24%".into()),
+            wallet_before: Usdt(dec!(10000)),
+            state: RescueStage::Settled,
+            venue_id: Some("42".into()),
+            detail: None,
+            verified: true,
+            updated_at: Timestamp(1_722_818_300_000),
+        })
+        .unwrap();
+    let live = history(&config, &[]);
+    assert!(live.contains("(live)"), "{live}");
+    assert!(
+        live.contains("btc-main") && live.contains("4,261.31"),
+        "{live}"
+    );
+    assert!(live.contains("94.41%") && live.contains("96.24%") && live.contains("settled"));
+    assert!(live.contains("2024-08-05T00:37:20"), "{live}");
+    // The dry-run journal is another file, empty here.
+    assert!(!dry_run_path(&journal_path).exists());
+    assert!(history(&config, &["--dry-run"]).contains("no journal yet"));
+}
