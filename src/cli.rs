@@ -52,6 +52,7 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
 pub async fn run(
     config: Config,
     force_dry_run: bool,
+    max_ticks: Option<u64>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<String, CliError> {
     let mode = if force_dry_run || config.dry_run {
@@ -60,7 +61,12 @@ pub async fn run(
         Mode::Live
     };
     let (sender, mut receiver) = mpsc::unbounded_channel();
-    let wired = wiring::wire(&config.accounts, &config.journal, mode, Some(sender))?;
+    let mut wired = wiring::wire(&config.accounts, &config.journal, mode, Some(sender))?;
+    if let Some(ticks) = max_ticks {
+        for runner in &mut wired.runners {
+            runner.stop_after(ticks);
+        }
+    }
     let collector = tokio::spawn(async move {
         let mut events = Vec::new();
         while let Some(event) = receiver.recv().await {
@@ -117,9 +123,9 @@ fn rehearsal_report(
                 scenario = Some(sim_scenario);
             }
             let account = accounts.iter().find(|a| a.name == handle.account);
-            let stopped_early = exits
-                .iter()
-                .any(|e| e.name == handle.account && e.reason == StopReason::Shutdown);
+            let stopped_early = exits.iter().any(|e| {
+                e.name == handle.account && !matches!(e.reason, StopReason::VenueClosed(_))
+            });
             let outcome = if stopped_early {
                 handle.venue.outcome_so_far()
             } else {

@@ -38,6 +38,10 @@ enum Command {
         /// Force dry-run whatever the config says.
         #[arg(long)]
         dry_run: bool,
+        /// Stop each account after this many ticks (scripted checks; default: run until
+        /// stopped).
+        #[arg(long)]
+        ticks: Option<u64>,
     },
     /// Validate a config, read each account once (moving nothing) and print its buffer.
     Check {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
     let command = args.command.unwrap_or(Command::Run {
         config: None,
         dry_run: false,
+        ticks: None,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -97,7 +102,11 @@ fn main() -> ExitCode {
 
 async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Result<String> {
     match command {
-        Command::Run { config, dry_run } => {
+        Command::Run {
+            config,
+            dry_run,
+            ticks,
+        } => {
             let path = config.unwrap_or_else(cli::default_config_path);
             let config = cli::load_config(&path)?;
             // A rehearsal on the simulator prints its own timeline; engine logs would repeat
@@ -109,7 +118,7 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
                 accounts = config.accounts.len(),
                 "running; SIGINT or SIGTERM stops after the step in flight"
             );
-            Ok(cli::run(config, dry_run, shutdown).await?)
+            Ok(cli::run(config, dry_run, ticks, shutdown).await?)
         }
         Command::Check { config } => {
             init_logging(format, verbose, "warn");

@@ -433,3 +433,46 @@ fn the_docs_testnet_config_loads_and_testnet_refuses_live() {
         "{error}"
     );
 }
+
+/// Regression (found by the crash harness): a rescue settled through a history lookup kept no
+/// `tranId` in the journal, so after a restart the same history row could settle a later
+/// rescue of the same amount — the journal then claimed money that never moved.
+#[tokio::test]
+async fn a_rescue_settled_by_lookup_keeps_its_tran_id_in_the_journal() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.script_marks(&[d("58500"), d("58500"), d("58500")]);
+    mock.fail_next(Route::Transfer, mock_binance::Fault::UnknownAfterApplying);
+    let venue: Arc<dyn Venue> = wiring::for_mode(Box::new(mock.adapter(SECRET)), Mode::Live);
+    let journal = Arc::new(marginguard::journal::Journal::in_memory());
+    let mut runner = marginguard::engine::AccountRunner::new(
+        marginguard::engine::AccountSetup {
+            name: "lookup".into(),
+            venue,
+            strategy: marginguard::config::strategy::load(&strategy_path()).unwrap(),
+            caps: marginguard::core::Caps {
+                max_per_rescue: marginguard::money::Usdt(d("5000")),
+                max_per_day: marginguard::money::Usdt(d("10000")),
+                keep_at_least: marginguard::money::Usdt::ZERO,
+                cooldown: Duration::ZERO,
+            },
+            poll_interval: Duration::from_secs(2),
+            clock: marginguard::clock::Clock::Wall,
+            key_salt: 11,
+            journal: journal.clone(),
+            unknown_outcome_grace: Duration::from_secs(120),
+        },
+        None,
+    )
+    .expect("the journal opens");
+    runner.tick().await.unwrap(); // sends; the answer is a 503 after the mock applied it
+    runner.tick().await.unwrap(); // looks it up in the history: settled
+    let ledger = mock.ledger();
+    assert_eq!(ledger.len(), 1);
+    let rows = journal.all().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, marginguard::journal::RescueStage::Settled);
+    assert_eq!(
+        rows[0].venue_id.as_deref(),
+        Some(ledger[0].tran_id.to_string().as_str())
+    );
+}

@@ -13,7 +13,7 @@ fn demo_output() -> String {
         .unwrap();
     let config = Config::load(Path::new("config/demo.toml")).unwrap();
     runtime
-        .block_on(cli::run(config, false, std::future::pending()))
+        .block_on(cli::run(config, false, None, std::future::pending()))
         .unwrap()
 }
 

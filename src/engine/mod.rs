@@ -48,6 +48,8 @@ pub struct AccountSetup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
     Shutdown,
+    /// It made the number of ticks it was told to (`run --ticks`).
+    TickLimit,
     /// The venue will say nothing more (the simulator's day has ended).
     VenueClosed(String),
 }
@@ -76,6 +78,7 @@ pub struct AccountRunner {
     events: EventSink,
     sequence: u64,
     last_zone: Option<Zone>,
+    ticks_left: Option<u64>,
 }
 
 /// A coarse reading of the action, so logs speak when it changes, not every tick.
@@ -144,7 +147,14 @@ impl AccountRunner {
             events,
             sequence: 0,
             last_zone: None,
+            ticks_left: None,
         })
+    }
+
+    /// Stops the runner after `ticks` more ticks (for scripted checks such as the crash
+    /// harness, and for `run --ticks`).
+    pub fn stop_after(&mut self, ticks: u64) {
+        self.ticks_left = Some(ticks);
     }
 
     /// Ticks until shutdown or until the venue closes. A tick is never interrupted: shutdown
@@ -162,6 +172,12 @@ impl AccountRunner {
             }
             if let Err(reason) = self.tick().await {
                 break reason;
+            }
+            if let Some(left) = self.ticks_left.as_mut() {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    break StopReason::TickLimit;
+                }
             }
             // Missed ticks are skipped, not bunched: a late tick is followed by a full interval.
             next = (next + self.poll_interval).max(self.clock.now());
@@ -370,7 +386,13 @@ impl AccountRunner {
             match status {
                 TransferStatus::Settled => {
                     failpoint::hit(failpoint::DURING_VERIFICATION);
-                    self.record(StateChange::to(request.key, RescueStage::Settled, now));
+                    // Keep which venue record settled it: after a restart that record must
+                    // not be matched to another rescue of the same amount.
+                    let venue_id = self.venue.matched_id(request.key);
+                    self.record(StateChange {
+                        venue_id: venue_id.as_deref(),
+                        ..StateChange::to(request.key, RescueStage::Settled, now)
+                    });
                 }
                 TransferStatus::Failed(reason) => {
                     tracing::warn!(account = %self.name, key = %request.key, reason, "venue reports the transfer failed");

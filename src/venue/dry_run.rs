@@ -100,4 +100,8 @@ impl Venue for DryRun {
     fn remember(&self, key: TransferKey, venue_id: &str) {
         self.inner.remember(key, venue_id);
     }
+
+    fn matched_id(&self, key: TransferKey) -> Option<String> {
+        self.inner.matched_id(key)
+    }
 }

@@ -198,6 +198,12 @@ pub trait Venue: Send + Sync {
     /// restart, so a lookup never matches one venue record to two rescues. Venues whose
     /// lookups go by the idempotency key need nothing, hence the default.
     fn remember(&self, _key: TransferKey, _venue_id: &str) {}
+
+    /// The venue's id of the record a lookup matched to `key`, for the journal to keep (so
+    /// the claim survives a restart). Venues that look up by the idempotency key need not say.
+    fn matched_id(&self, _key: TransferKey) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]

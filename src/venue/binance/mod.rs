@@ -281,6 +281,11 @@ impl Venue for BinanceVenue {
     }
 
     /// The pre-flight: key restrictions, clock skew and account mode.
+    fn matched_id(&self, key: TransferKey) -> Option<String> {
+        let book = self.book.lock().expect("book lock");
+        book.tran_ids.get(&key).map(|id| id.to_string())
+    }
+
     fn remember(&self, key: TransferKey, venue_id: &str) {
         let Ok(tran_id) = venue_id.parse::<i64>() else {
             tracing::warn!(key = %key, venue_id, "journal holds a venue id that is not a Binance tranId");

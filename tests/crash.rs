@@ -1,0 +1,360 @@
+//! The crash harness: the real binary, live against mock Binance, killed with SIGKILL at seeded
+//! points around its transfers and restarted, over and over. Afterwards the mock's ledger must
+//! match the journal: no transfer twice, no transfer without its record, every cap respected.
+//!
+//! Kill points (`marginguard::failpoint`): before the intent is written; after it, before the
+//! call; after the venue answered, before the answer is recorded; while verifying a settled
+//! transfer — plus "during the request": the mock applies the transfer and holds its answer
+//! while the harness kills the client.
+//!
+//! CI runs a few hundred kill points. The full run:
+//!
+//! ```sh
+//! CRASH_KILL_POINTS=10000 cargo test --release --test crash -- --nocapture
+//! ```
+#![cfg(unix)]
+
+mod mock_binance;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+
+use marginguard::failpoint;
+use marginguard::journal::{Journal, RescueStage};
+use mock_binance::{d, Fault, MockBinance, Route, API_KEY, SECRET};
+
+const MAX_PER_RESCUE: i64 = 2_000;
+const MAX_PER_DAY: i64 = 6_000;
+
+/// The mark at each step of a chain: a slide from 60,000 to 50,000 that needs more top-ups
+/// than the day cap allows, so the caps are exercised too.
+const MARKS: [i64; 12] = [
+    60_000, 58_500, 58_000, 57_000, 56_000, 55_500, 55_000, 54_000, 53_000, 52_000, 51_000, 50_000,
+];
+
+/// Where a child is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KillPoint {
+    Failpoint(&'static str),
+    DuringRequest,
+}
+
+impl KillPoint {
+    fn name(self) -> &'static str {
+        match self {
+            KillPoint::Failpoint(name) => name,
+            KillPoint::DuringRequest => "during_request",
+        }
+    }
+}
+
+/// A small deterministic generator: the same seed replays the same chain.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    chains: usize,
+    children: usize,
+    kills: BTreeMap<&'static str, usize>,
+    transfers: usize,
+    double_transfers: usize,
+    lost_records: usize,
+    cap_violations: usize,
+    open_rows_left: usize,
+}
+
+impl Tally {
+    fn kill_points(&self) -> usize {
+        self.kills.values().sum()
+    }
+}
+
+fn write_config(dir: &Path, mock: &MockBinance) -> PathBuf {
+    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml");
+    let config = format!(
+        r#"dry_run = false
+journal = "journal.sqlite"
+
+[[accounts]]
+name = "crash"
+venue = "binance"
+strategy = "{strategy}"
+poll_interval = "1s"
+# The mock applies a transfer before it answers, so an absent transfer is absent.
+unknown_outcome_grace = "0s"
+
+[accounts.caps]
+max_per_rescue = "{MAX_PER_RESCUE}"
+max_per_day = "{MAX_PER_DAY}"
+cooldown = "0s"
+
+[accounts.binance]
+profile = "custom"
+futures_url = "{url}"
+spot_url = "{url}"
+api_key_env = "MG_CRASH_KEY"
+api_secret_env = "MG_CRASH_SECRET"
+request_timeout = "2s"
+"#,
+        strategy = strategy.display(),
+        url = mock.url,
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn spawn(config: &Path, armed: Option<&str>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marginguard"));
+    command
+        .args(["run", "--ticks", "1", "--config"])
+        .arg(config)
+        .env("MG_CRASH_KEY", API_KEY)
+        .env("MG_CRASH_SECRET", SECRET)
+        .env("RUST_LOG", "error")
+        .env_remove(failpoint::ENV)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(point) = armed {
+        command.env(failpoint::ENV, point);
+    }
+    command.spawn().unwrap()
+}
+
+/// Lines of a child's stderr, read on a thread so the harness can wait with a deadline.
+fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn kill(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+}
+
+/// Runs one child for one tick, armed at `point`. Returns whether it was killed there.
+fn run_child(config: &Path, mock: &MockBinance, point: Option<KillPoint>) -> bool {
+    // Each child is a fresh process: the mock's per-minute weight would otherwise pile up
+    // across hundreds of them and hold calls no single daemon would make.
+    mock.with(|s| s.used.clear());
+    let armed = match point {
+        Some(KillPoint::Failpoint(name)) => Some(name),
+        _ => None,
+    };
+    if point == Some(KillPoint::DuringRequest) {
+        mock.fail_next(Route::Transfer, Fault::Slow(Duration::from_secs(5)));
+    }
+    let ledger_before = mock.ledger().len();
+    let mut child = spawn(config, armed);
+    let lines = stderr_lines(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "child hung");
+        if point == Some(KillPoint::DuringRequest) && mock.ledger().len() > ledger_before {
+            // The mock has moved the money and holds its answer: kill the client now.
+            kill(&mut child);
+            return true;
+        }
+        match lines.recv_timeout(Duration::from_millis(2)) {
+            Ok(line) if line.starts_with("FAILPOINT") => {
+                kill(&mut child);
+                return true;
+            }
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().unwrap();
+                assert!(status.success(), "child failed: {status:?}");
+                if point == Some(KillPoint::DuringRequest) {
+                    // No transfer this tick: take the unused fault back.
+                    mock.with(|s| s.faults.clear());
+                }
+                return false;
+            }
+        }
+    }
+}
+
+const POINTS: [KillPoint; 5] = [
+    KillPoint::Failpoint(failpoint::BEFORE_INTENT),
+    KillPoint::Failpoint(failpoint::AFTER_INTENT),
+    KillPoint::Failpoint(failpoint::AFTER_RESPONSE),
+    KillPoint::Failpoint(failpoint::DURING_VERIFICATION),
+    KillPoint::DuringRequest,
+];
+
+/// One chain: a fresh mock account and journal, the mark sliding step by step, a child per
+/// step (most of them armed at a random kill point), then unarmed children to settle, then
+/// the books are compared.
+fn run_chain(runtime: &tokio::runtime::Runtime, seed: u64, tally: &mut Tally) {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mock = runtime.block_on(MockBinance::start(d("6000"), d("10000")));
+    let dir = std::env::temp_dir().join(format!("mg-crash-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = write_config(&dir, &mock);
+    for mark in MARKS {
+        mock.with(|s| s.mark = Decimal::from(mark));
+        // Several children per step: a killed one leaves work for the next.
+        for _ in 0..3 {
+            let point =
+                (rng.below(5) != 0).then(|| POINTS[rng.below(POINTS.len() as u64) as usize]);
+            tally.children += 1;
+            if run_child(&config, &mock, point) {
+                *tally
+                    .kills
+                    .entry(point.expect("killed only when armed").name())
+                    .or_default() += 1;
+            }
+        }
+    }
+    // Settle: unarmed ticks reconcile whatever the kills left open.
+    for _ in 0..3 {
+        tally.children += 1;
+        run_child(&config, &mock, None);
+    }
+    tally.chains += 1;
+    check_books(&dir.join("journal.sqlite"), &mock, tally);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every transfer the venue made has exactly one journal row; no row claims two transfers;
+/// the caps hold; nothing is left open.
+fn check_books(journal: &Path, mock: &MockBinance, tally: &mut Tally) {
+    let ledger = mock.ledger();
+    let rows = Journal::open(journal).unwrap().all().unwrap();
+    tally.transfers += ledger.len();
+    tally.open_rows_left += rows.iter().filter(|r| r.state.is_open()).count();
+    let mut recorded: Vec<Decimal> = rows
+        .iter()
+        .filter(|r| r.state == RescueStage::Settled)
+        .map(|r| r.amount.0)
+        .collect();
+    let all_amounts: Vec<Decimal> = rows.iter().map(|r| r.amount.0).collect();
+    let mut total = Decimal::ZERO;
+    for transfer in &ledger {
+        total += transfer.amount;
+        if transfer.amount > Decimal::from(MAX_PER_RESCUE) {
+            tally.cap_violations += 1;
+        }
+        match recorded.iter().position(|a| *a == transfer.amount) {
+            Some(i) => {
+                recorded.swap_remove(i);
+            }
+            // A transfer whose rescue is recorded but already matched: paid twice.
+            None if all_amounts.contains(&transfer.amount) => tally.double_transfers += 1,
+            None => tally.lost_records += 1,
+        }
+    }
+    if total > Decimal::from(MAX_PER_DAY) {
+        tally.cap_violations += 1;
+    }
+    // Settled rows no transfer backs are lost records too (the journal claims money moved).
+    tally.lost_records += recorded.len();
+    if tally.lost_records + tally.double_transfers > 0 && std::env::var("CRASH_DEBUG").is_ok() {
+        eprintln!(
+            "ledger: {:#?}",
+            ledger
+                .iter()
+                .map(|l| (l.tran_id, l.amount, l.timestamp, l.status))
+                .collect::<Vec<_>>()
+        );
+        eprintln!(
+            "journal: {:#?}",
+            rows.iter()
+                .map(|r| (
+                    r.key.compact(),
+                    r.amount.0,
+                    r.created_at,
+                    r.state,
+                    r.venue_id.clone(),
+                    r.detail.clone()
+                ))
+                .collect::<Vec<_>>()
+        );
+        panic!("books differ");
+    }
+}
+
+#[test]
+fn killed_at_any_point_the_daemon_never_pays_twice_nor_forgets() {
+    let target: usize = std::env::var("CRASH_KILL_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let mut seed = 1;
+    while tally.kill_points() < target {
+        run_chain(&runtime, seed, &mut tally);
+        seed += 1;
+    }
+    println!(
+        "crash harness: {} kill points over {} chains and {} child processes in {:.0?}",
+        tally.kill_points(),
+        tally.chains,
+        tally.children,
+        started.elapsed()
+    );
+    for (point, count) in &tally.kills {
+        println!("  killed {point:<20} {count}");
+    }
+    println!(
+        "  transfers {}, double transfers {}, lost records {}, cap violations {}, rows left open {}",
+        tally.transfers,
+        tally.double_transfers,
+        tally.lost_records,
+        tally.cap_violations,
+        tally.open_rows_left
+    );
+    assert!(
+        tally.transfers > 0,
+        "the chains must move money to test anything"
+    );
+    assert_eq!(tally.double_transfers, 0, "{tally:?}");
+    assert_eq!(tally.lost_records, 0, "{tally:?}");
+    assert_eq!(tally.cap_violations, 0, "{tally:?}");
+    assert_eq!(tally.open_rows_left, 0, "{tally:?}");
+    for point in POINTS {
+        assert!(
+            tally.kills.get(point.name()).copied().unwrap_or(0) > 0,
+            "kill point {} never reached",
+            point.name()
+        );
+    }
+}
