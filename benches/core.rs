@@ -117,5 +117,27 @@ fn bench_sim_day(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decide, bench_sim_day);
+/// The replay's inner loop on one core: every position marked at every sub-step of a day, its
+/// PnL and tiered maintenance summed — what the hindsight oracle and the sweep run on.
+fn bench_position_bars(c: &mut Criterion) {
+    use marginguard::venue::sim::path::worst_deficit;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scenario =
+        Scenario::load(&root.join("scenarios/btc-2024-08-05-10x-long.toml")).unwrap();
+    // A two-position book: BTC and ETH, both long, on the same day.
+    let eth = Scenario::load(&root.join("scenarios/btc-2024-08-05-10x-long.toml")).unwrap();
+    let mut eth_position = eth.positions[0].clone();
+    eth_position.symbol = "ETHUSDT".into();
+    scenario.positions.push(eth_position);
+    let evaluations = (scenario.positions[0].bars.len() * 4 * scenario.positions.len()) as u64;
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(evaluations));
+    group.bench_function(
+        "position-bar evaluations (oracle pass, 2 positions, 1 day)",
+        |b| b.iter(|| black_box(worst_deficit(black_box(&scenario)))),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench_decide, bench_sim_day, bench_position_bars);
 criterion_main!(benches);

@@ -190,12 +190,15 @@ pub fn margin_ratio_buffer(account: &Account) -> MetricValue {
     if !account.has_exposure() {
         return MetricValue::Unbounded;
     }
-    if account.equity.0 <= Decimal::ZERO {
+    buffer_of(account.equity, account.maintenance)
+}
+
+/// `1 − M/E` of a book with exposure, from its two figures alone (the replay's inner loop).
+pub fn buffer_of(equity: Usdt, maintenance: Usdt) -> MetricValue {
+    if equity.0 <= Decimal::ZERO {
         return MetricValue::Value(Ratio(-Decimal::ONE));
     }
-    MetricValue::Value(Ratio(
-        Decimal::ONE - account.maintenance.0 / account.equity.0,
-    ))
+    MetricValue::Value(Ratio(Decimal::ONE - maintenance.0 / equity.0))
 }
 
 /// `(E − M)/(IM − M)`; unbounded when there is no initial-margin cushion to measure against

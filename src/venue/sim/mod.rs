@@ -8,6 +8,7 @@
 //! remaining margin (the account is closed out flat with a zero wallet).
 
 pub mod market;
+pub mod path;
 pub mod scenario;
 
 use std::sync::Mutex;
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::clock::Clock;
-use crate::core::{Account, LiquidationDistance, MetricValue, Metrics, Position};
+use crate::core::{Account, MetricValue, Metrics, Position};
 use crate::money::{Price, Usdt};
 use crate::time::Timestamp;
 use crate::venue::{
@@ -152,26 +153,32 @@ impl SimVenue {
             for (i, p) in self.scenario.positions.iter().enumerate() {
                 state.marks[i] = p.bars[minute].substep(k, p.is_long());
             }
-            self.inspect(state, at);
+            self.inspect(state, at, k);
             state.next_step += 1;
         }
         settle_due(state, now);
     }
 
-    fn inspect(&self, state: &mut SimState, at: Timestamp) {
+    /// What the venue's liquidation engine sees at every sub-step. Cheap on purpose (two
+    /// figures, no allocation); the liquidation distance, which needs the solver, is tracked
+    /// at each minute's adverse extreme, where a one-sided book is closest to liquidation.
+    fn inspect(&self, state: &mut SimState, at: Timestamp, substep: usize) {
         if state.liquidated.is_some() {
             return;
         }
-        let account = self.account(state);
-        let metrics = Metrics::of(&account);
-        let distance = metrics.distance.magnitude();
-        if distance < state.lowest_distance.0 {
-            state.lowest_distance = (distance, at);
+        let (equity, maintenance) =
+            path::equity_and_maintenance(&self.scenario.positions, &state.marks, state.wallet);
+        let buffer = crate::core::metrics::buffer_of(equity, maintenance);
+        if buffer < state.lowest_buffer.0 {
+            state.lowest_buffer = (buffer, at);
         }
-        if metrics.buffer < state.lowest_buffer.0 {
-            state.lowest_buffer = (metrics.buffer, at);
+        if substep == 1 || equity <= maintenance {
+            let distance = Metrics::of(&self.account(state)).distance.magnitude();
+            if distance < state.lowest_distance.0 {
+                state.lowest_distance = (distance, at);
+            }
         }
-        if metrics.distance == LiquidationDistance::Now {
+        if equity <= maintenance {
             state.liquidated = Some(Liquidation {
                 at,
                 marks: self
@@ -181,8 +188,8 @@ impl SimVenue {
                     .zip(&state.marks)
                     .map(|(p, m)| (p.symbol.clone(), *m))
                     .collect(),
-                equity: account.equity,
-                maintenance: account.maintenance,
+                equity,
+                maintenance,
             });
             // Closed out flat; the remaining margin goes with the liquidation.
             state.wallet = Usdt::ZERO;
