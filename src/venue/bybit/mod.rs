@@ -391,12 +391,18 @@ impl Venue for BybitVenue {
             ("accountType", "UNIFIED".to_string()),
             ("coin", "USDT".to_string()),
         ];
-        let (wallet_reply, (positions, positions_time, positions_body), reserve) = tokio::try_join!(
-            self.http
-                .call(&http::WALLET_BALANCE, Payload::Query(&wallet_params)),
-            self.positions(),
-            self.reserve(),
-        )?;
+        // Positions first, then the wallet: the wallet's totals are then at least as new as the
+        // marks, so equity never lags the positions it is compared with.
+        let read_account = async {
+            let positions = self.positions().await?;
+            let wallet = self
+                .http
+                .call(&http::WALLET_BALANCE, Payload::Query(&wallet_params))
+                .await?;
+            Ok::<_, VenueError>((positions, wallet))
+        };
+        let (((positions, positions_time, positions_body), wallet_reply), reserve) =
+            tokio::try_join!(read_account, self.reserve())?;
         let wallet = parse::unified_wallet(&wallet_reply)?;
         let tiers = self.tiers_for(&positions).await;
         let mut core_positions = Vec::with_capacity(positions.len());
