@@ -450,7 +450,8 @@ fn answer(
         let over = count > limit || closed.is_some();
         let reset_ms = match closed {
             Some(until) => s.now() + (until - now).as_millis() as i64,
-            None if over => reset,
+            // Exceeded, or the last one spent: when the window frees up.
+            None if over || count >= limit => reset,
             None => s.now(),
         };
         extra.push(("x-bapi-limit", limit.to_string()));
