@@ -91,6 +91,22 @@ pub struct Envelope {
     pub time: Option<Num>,
 }
 
+/// A body with `retCode` 0 as the HTTP layer would hand it on (fixtures, tests).
+pub fn reply(body: &str) -> Result<Reply, String> {
+    let envelope = envelope(body)?;
+    if envelope.ret_code != 0 {
+        return Err(format!(
+            "retCode {}: {}",
+            envelope.ret_code, envelope.ret_msg
+        ));
+    }
+    Ok(Reply {
+        body: body.to_string(),
+        result: envelope.result.ok_or("no result")?,
+        time_ms: envelope.time.as_ref().and_then(|t| t.integer("time").ok()),
+    })
+}
+
 /// `Err(reason)` when the body is not an envelope at all.
 pub fn envelope(body: &str) -> Result<Envelope, String> {
     serde_json::from_str(body).map_err(|e| format!("not a Bybit envelope: {e}"))
