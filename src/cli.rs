@@ -337,8 +337,13 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                 if !p.can_transfer && config.dry_run {
                     out.push_str("  warning: the key cannot transfer into the futures wallet; fine for a dry run, refused live\n");
                 } else if !p.can_transfer {
+                    let hint = match venue.kind() {
+                        "binance" => " (on Binance: enable \"Permits Universal Transfer\")",
+                        "bybit" => " (on Bybit: a read-write key with Wallet → AccountTransfer, on testnet or mainnet — demo trading has no transfers)",
+                        _ => "",
+                    };
                     refusals.push(format!(
-                        "{}: the API key cannot transfer into the futures wallet (on Binance: enable \"Permits Universal Transfer\"); the bot could not rescue anything",
+                        "{}: the API key cannot transfer into the futures wallet{hint}; the bot could not rescue anything",
                         account.name
                     ));
                 }

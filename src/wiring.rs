@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{AccountConfig, VenueConfig};
 use crate::engine::{AccountRunner, AccountSetup, EventSink};
 use crate::venue::binance::BinanceVenue;
+use crate::venue::bybit::BybitVenue;
 use crate::venue::sim::SimVenue;
 use crate::venue::Venue;
 
@@ -71,6 +72,12 @@ pub fn wire(
                 let clock = Clock::Wall;
                 let venue = BinanceVenue::new(settings, clock.clone());
                 tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "binance venue");
+                (for_mode(Box::new(venue), mode), clock, process_salt())
+            }
+            VenueConfig::Bybit(settings) => {
+                let clock = Clock::Wall;
+                let venue = BybitVenue::new(settings, clock.clone());
+                tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "bybit venue");
                 (for_mode(Box::new(venue), mode), clock, process_salt())
             }
         };

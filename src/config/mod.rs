@@ -18,6 +18,8 @@ use serde::Deserialize;
 use crate::core::{Caps, Strategy};
 use crate::venue::binance::config::RawBinance;
 use crate::venue::binance::BinanceSettings;
+use crate::venue::bybit::config::RawBybit;
+use crate::venue::bybit::BybitSettings;
 use crate::venue::sim::Scenario;
 use literal::{DurationLit, MoneyLit};
 
@@ -126,6 +128,7 @@ struct RawAccount {
     caps: RawCaps,
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
+    bybit: Option<RawBybit>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,9 +180,9 @@ struct RawSim {
 // ---------------------------------------------------------------------------------------------
 // Built values.
 
-pub const VENUES: &[&str] = &["sim", "binance"];
+pub const VENUES: &[&str] = &["sim", "binance", "bybit"];
 /// Venues the design names that have no adapter yet; named in the error so users know.
-const PLANNED_VENUES: &[&str] = &["bybit", "okx"];
+const PLANNED_VENUES: &[&str] = &["okx"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -216,6 +219,8 @@ pub enum VenueConfig {
     },
     /// A live (or testnet) Binance USDⓈ-M cross-margin account.
     Binance(Box<BinanceSettings>),
+    /// A Bybit Unified Trading Account in cross margin (mainnet, testnet or demo).
+    Bybit(Box<BybitSettings>),
 }
 
 impl VenueConfig {
@@ -223,6 +228,7 @@ impl VenueConfig {
         match self {
             VenueConfig::Sim { .. } => "sim",
             VenueConfig::Binance(_) => "binance",
+            VenueConfig::Bybit(_) => "bybit",
         }
     }
 }
@@ -263,6 +269,9 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     for account in &accounts {
         if let VenueConfig::Binance(settings) = &account.venue {
             crate::venue::binance::config::check_mode(path, settings, dry_run)?;
+        }
+        if let VenueConfig::Bybit(settings) = &account.venue {
+            crate::venue::bybit::config::check_mode(path, settings, dry_run)?;
         }
     }
     let journal = relative_to(path, raw.journal.as_deref().unwrap_or(DEFAULT_JOURNAL));
@@ -312,7 +321,7 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
     let caps = raw.caps.build(path, &format!("{prefix}caps."))?;
     let strategy_path = relative_to(path, &raw.strategy);
     let strategy = strategy::load(&strategy_path)?;
-    let venue = build_venue(path, &prefix, &raw.venue, raw.sim, raw.binance)?;
+    let venue = build_venue(path, &prefix, &raw.venue, raw.sim, raw.binance, raw.bybit)?;
     Ok(AccountConfig {
         name: raw.name,
         venue,
@@ -333,6 +342,7 @@ fn build_venue(
     venue: &str,
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
+    bybit: Option<RawBybit>,
 ) -> Result<VenueConfig, ConfigError> {
     let known = VENUES.contains(&venue);
     if known && venue != "sim" && sim.is_some() {
@@ -349,7 +359,24 @@ fn build_venue(
             format!("a [accounts.binance] table only goes with venue = \"binance\", not `{venue}`"),
         ));
     }
+    if known && venue != "bybit" && bybit.is_some() {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}bybit"),
+            format!("a [accounts.bybit] table only goes with venue = \"bybit\", not `{venue}`"),
+        ));
+    }
     match venue {
+        "bybit" => {
+            let bybit = bybit.ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("{prefix}bybit"),
+                    "venue = \"bybit\" needs a [accounts.bybit] table with api_key_env and api_secret_env (see docs/bybit.md)",
+                )
+            })?;
+            Ok(VenueConfig::Bybit(Box::new(bybit.build(path, prefix)?)))
+        }
         "binance" => {
             let binance = binance.ok_or_else(|| {
                 ConfigError::new(

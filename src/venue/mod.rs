@@ -4,6 +4,7 @@
 //! only the types in this file — figures already converted into the core's terms.
 
 pub mod binance;
+pub mod bybit;
 pub mod dry_run;
 pub mod sim;
 

@@ -1,0 +1,123 @@
+//! The venue conformance suite (tests/conformance) run against mock Bybit.
+
+mod conformance;
+mod mock_bybit;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use conformance::{Fault, Malformed, MockExchange, ScriptedAccount, Target};
+use marginguard::venue::Venue;
+use mock_bybit::{MockBybit, Route, SECRET};
+
+pub struct Bybit(MockBybit);
+
+/// A position-list envelope in Bybit's shape with one of its fields broken.
+fn broken(kind: Malformed) -> mock_bybit::Fault {
+    let good = r#"{"retCode":0,"retMsg":"OK","result":{"list":[{"positionIdx":0,"riskId":1,"symbol":"BTCUSDT","side":"Buy","size":"1","avgPrice":"60000","positionValue":"55000","tradeMode":0,"positionStatus":"Normal","leverage":"10","markPrice":"55000","liqPrice":"","positionMM":"225","positionIM":"5500","unrealisedPnl":"-5000","createdTime":"1676538056258","updatedTime":"1697673600012"}],"nextPageCursor":"","category":"linear"},"retExtInfo":{},"time":1697684980172}"#;
+    let body = match kind {
+        Malformed::Truncated => good[..good.len() / 2].to_string(),
+        Malformed::Html => "<html><body><h1>502 Bad Gateway</h1></body></html>".into(),
+        Malformed::EmptyNumber => good.replace(r#""markPrice":"55000""#, r#""markPrice":"""#),
+        Malformed::WrongType => good.replace(r#""size":"1""#, r#""size":{"v":"1"}"#),
+        Malformed::ErrorCodeIn200 => {
+            r#"{"retCode":10016,"retMsg":"Server error.","result":{},"retExtInfo":{},"time":1697684980172}"#.into()
+        }
+        Malformed::EmptyBody => String::new(),
+        Malformed::ExponentNumber => {
+            good.replace(r#""markPrice":"55000""#, r#""markPrice":"5.5e4""#)
+        }
+    };
+    mock_bybit::Fault::Body(body)
+}
+
+#[async_trait]
+impl MockExchange for Bybit {
+    async fn start(account: &ScriptedAccount) -> Self {
+        Bybit(MockBybit::start(account.wallet, account.reserve).await)
+    }
+
+    fn adapter(&self) -> Box<dyn Venue> {
+        Box::new(self.0.adapter(SECRET))
+    }
+
+    fn adapter_with_wrong_secret(&self) -> Box<dyn Venue> {
+        Box::new(self.0.adapter("zyxwvutsrqponmlkjihgfedcba9876543210"))
+    }
+
+    fn script_marks(&self, marks: &[Decimal]) {
+        self.0.script_marks(marks);
+    }
+
+    fn fail_next(&self, target: Target, fault: Fault) {
+        let route = match target {
+            Target::PositionRead => Route::Positions,
+            Target::Transfer => Route::Transfer,
+        };
+        let fault = match fault {
+            Fault::RateLimited { retry_after_secs } => mock_bybit::Fault::TooManyVisits {
+                reset_after: Duration::from_secs(retry_after_secs),
+            },
+            Fault::Malformed(kind) => broken(kind),
+            Fault::TimeoutAfterApplying => mock_bybit::Fault::Slow(Duration::from_millis(1_200)),
+            Fault::ServerErrorAfterApplying => mock_bybit::Fault::BadGatewayAfterApplying,
+        };
+        self.0.fail_next(route, fault);
+    }
+
+    fn transfers(&self) -> Vec<Decimal> {
+        self.0.ledger().into_iter().map(|row| row.amount).collect()
+    }
+
+    fn transfer_requests(&self) -> usize {
+        self.0.count(Route::Transfer)
+    }
+
+    fn auth_rejections(&self) -> usize {
+        self.0.count_code(10003) + self.0.count_code(10004)
+    }
+
+    fn position_reads(&self) -> usize {
+        self.0.count(Route::Positions)
+    }
+
+    fn bans(&self) -> usize {
+        self.0.count_status(403)
+    }
+
+    fn liquidated(&self) -> bool {
+        self.0.liquidated()
+    }
+}
+
+#[tokio::test]
+async fn rescue() {
+    conformance::rescue::<Bybit>().await;
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing() {
+    conformance::dry_run_sends_nothing::<Bybit>().await;
+}
+
+#[tokio::test]
+async fn bad_signature_moves_nothing() {
+    conformance::bad_signature_moves_nothing::<Bybit>().await;
+}
+
+#[tokio::test]
+async fn rate_limit_is_waited_out() {
+    conformance::rate_limit_is_waited_out::<Bybit>().await;
+}
+
+#[tokio::test]
+async fn malformed_answers_move_nothing() {
+    conformance::malformed_answers_move_nothing::<Bybit>().await;
+}
+
+#[tokio::test]
+async fn unknown_outcome_is_reconciled() {
+    conformance::unknown_outcome_is_reconciled::<Bybit>().await;
+}

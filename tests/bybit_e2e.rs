@@ -1,0 +1,636 @@
+//! Mock Bybit end to end: config → wiring → engine ticks → signed calls; one rescue moves money
+//! once however often it is sent; 131214; account-mode refusals; the `check` pre-flight; demo
+//! trading without transfer endpoints; clock skew and 10002; the limit headers, 10006 and 403;
+//! degraded tiers; and a canary secret that must never reach a log line.
+
+mod mock_bybit;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use marginguard::cli::{self, CliError};
+use marginguard::config::Config;
+use marginguard::money::Usdt;
+use marginguard::time::Timestamp;
+use marginguard::venue::bybit::Profile;
+use marginguard::venue::{TransferKey, TransferRequest, TransferStatus, Venue, VenueError};
+use marginguard::wiring::{self, Mode};
+use mock_bybit::{d, MockBybit, Route, API_KEY, SECRET};
+
+fn strategy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml")
+}
+
+/// A config file for one Bybit account on the mock; env var names unique per test.
+fn write_config(
+    dir_name: &str,
+    mock: &MockBybit,
+    dry_run: bool,
+    profile: &str,
+    tag: &str,
+) -> PathBuf {
+    let key_env = format!("MG_TEST_BYBIT_KEY_{tag}");
+    let secret_env = format!("MG_TEST_BYBIT_SECRET_{tag}");
+    std::env::set_var(&key_env, API_KEY);
+    std::env::set_var(&secret_env, SECRET);
+    let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("marginguard.toml");
+    let toml = format!(
+        r#"dry_run = {dry_run}
+
+[[accounts]]
+name = "bybit-mock"
+venue = "bybit"
+strategy = "{strategy}"
+poll_interval = "10s"
+
+[accounts.caps]
+max_per_rescue = "5000"
+max_per_day = "10000"
+keep_at_least = "0"
+cooldown = "0s"
+
+[accounts.bybit]
+profile = "{profile}"
+base_url = "{url}"
+api_key_env = "{key_env}"
+api_secret_env = "{secret_env}"
+request_timeout = "2s"
+"#,
+        strategy = strategy_path().display(),
+        url = mock.url,
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn request(seed: u64, amount: &str) -> TransferRequest {
+    TransferRequest {
+        key: TransferKey::derive("dup", Timestamp(1_700_000_000_000), seed, 3),
+        amount: Usdt(d(amount)),
+        created_at: marginguard::clock::Clock::Wall.now(),
+    }
+}
+
+#[tokio::test]
+async fn config_to_live_rescue_leaves_signed_transfers_keyed_by_the_rescue() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.script_marks(&[
+        d("60000"),
+        d("58500"),
+        d("57000"),
+        d("55000"),
+        d("54500"),
+        d("54000"),
+    ]);
+    let config = Config::load(&write_config(
+        "mg-bybit-live",
+        &mock,
+        false,
+        "testnet",
+        "LIVE",
+    ))
+    .unwrap();
+    let wired = wiring::wire(&config.accounts, Mode::Live, None);
+    let mut runner = wired.runners.into_iter().next().unwrap();
+    for _ in 0..6 {
+        runner.tick().await.unwrap();
+    }
+    assert!(!mock.liquidated());
+    let ledger = mock.ledger();
+    assert!(!ledger.is_empty());
+    for row in &ledger {
+        let expected_start = format!(
+            r#"{{"transferId":"{}","coin":"USDT","amount":""#,
+            row.transfer_id
+        );
+        assert!(row.body.starts_with(&expected_start), "{}", row.body);
+        assert!(row
+            .body
+            .ends_with(r#"","fromAccountType":"FUND","toAccountType":"UNIFIED"}"#));
+        assert_eq!(
+            &row.transfer_id[14..15],
+            "4",
+            "a v4 UUID: {}",
+            row.transfer_id
+        );
+        assert!(row.amount.scale() <= 2, "cents: {}", row.amount);
+    }
+    let moved: rust_decimal::Decimal = ledger.iter().map(|r| r.amount).sum();
+    assert_eq!(mock.wallet(), d("6000") + moved);
+    assert_eq!(mock.count(Route::Transfer), ledger.len());
+    assert_eq!(mock.count_code(10004) + mock.count_code(10002), 0);
+}
+
+/// The same rescue sent three times — once answered, once after its answer was lost, once
+/// more — moves money once: the resends carry the same transferId, Bybit answers 131214, and
+/// the adapter reads that as "exists" and looks it up.
+#[tokio::test]
+async fn a_duplicate_submission_moves_money_once() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let venue = mock.adapter(SECRET);
+    let rescue = request(0, "1234.56");
+    let first = venue.transfer(&rescue).await.unwrap();
+    assert_eq!(first.status, TransferStatus::Settled);
+    assert_eq!(first.venue_id.as_deref(), Some(rescue.key.uuid().as_str()));
+    let second = venue.transfer(&rescue).await.unwrap();
+    assert_eq!(
+        second.status,
+        TransferStatus::Settled,
+        "131214 is not a failure"
+    );
+    assert_eq!(mock.count_code(131214), 1);
+    assert_eq!(mock.ledger().len(), 1);
+    assert_eq!(mock.wallet(), d("7234.56"));
+
+    // Another rescue whose answer is lost: unknown; the resend finds it already made.
+    let lost = request(1, "100");
+    mock.fail_next(
+        Route::Transfer,
+        mock_bybit::Fault::Slow(Duration::from_millis(800)),
+    );
+    let error = venue.transfer(&lost).await.unwrap_err();
+    assert!(
+        matches!(error, VenueError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        venue.transfer_status(&lost).await.unwrap(),
+        TransferStatus::Settled
+    );
+    assert_eq!(
+        venue.transfer(&lost).await.unwrap().status,
+        TransferStatus::Settled
+    );
+    assert_eq!(mock.count_code(131214), 2);
+    assert_eq!(mock.ledger().len(), 2);
+    assert_eq!(
+        mock.wallet(),
+        d("7334.56"),
+        "each rescue moved money exactly once"
+    );
+    // A rescue Bybit never saw is not found.
+    assert_eq!(
+        venue.transfer_status(&request(2, "5")).await.unwrap(),
+        TransferStatus::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_or_10016_on_a_transfer_is_unknown_and_looked_up_by_its_id() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let venue = mock.adapter(SECRET);
+    for (seed, fault) in [
+        (10, mock_bybit::Fault::BadGatewayAfterApplying),
+        (11, mock_bybit::Fault::CodeAfterApplying(10016)),
+    ] {
+        let rescue = request(seed, "10");
+        mock.fail_next(Route::Transfer, fault);
+        assert!(matches!(
+            venue.transfer(&rescue).await,
+            Err(VenueError::OutcomeUnknown { .. })
+        ));
+        assert_eq!(
+            venue.transfer_status(&rescue).await.unwrap(),
+            TransferStatus::Settled
+        );
+        let lookup = mock
+            .seen()
+            .into_iter()
+            .rev()
+            .find(|s| s.route == Some(Route::TransferList))
+            .unwrap();
+        assert!(
+            lookup
+                .query
+                .contains(&format!("transferId={}", rescue.key.uuid())),
+            "{}",
+            lookup.query
+        );
+    }
+    // Insufficient balance is a definite refusal: nothing moved, nothing to reconcile.
+    let error = venue.transfer(&request(12, "999999")).await.unwrap_err();
+    assert!(
+        matches!(error, VenueError::Rejected { ref code, .. } if code == "131212"),
+        "{error:?}"
+    );
+    assert_eq!(mock.ledger().len(), 2);
+}
+
+fn refusal(result: Result<String, CliError>) -> String {
+    match result {
+        Err(CliError::Refused(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn anything_but_a_uta_in_cross_margin_is_refused() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.margin_mode = "ISOLATED_MARGIN".into());
+    let venue = mock.adapter(SECRET);
+    match venue.snapshot().await {
+        Err(VenueError::Unsupported { message }) => {
+            assert!(message.contains("isolated margin"), "{message}");
+            assert!(message.contains("REGULAR_MARGIN"), "{message}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let path = write_config("mg-bybit-mode", &mock, false, "testnet", "MODE");
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("isolated margin"), "{message}");
+    mock.with(|s| {
+        s.margin_mode = "PORTFOLIO_MARGIN".into();
+    });
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("portfolio margin"), "{message}");
+    mock.with(|s| {
+        s.margin_mode = "REGULAR_MARGIN".into();
+        s.unified_margin_status = 1;
+    });
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("classic account"), "{message}");
+    assert_eq!(mock.count(Route::Transfer), 0);
+}
+
+#[tokio::test]
+async fn check_reports_clock_mode_and_key_and_refuses_unsafe_keys() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let path = write_config("mg-bybit-check", &mock, false, "testnet", "CHECK");
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(
+        out.contains("key: withdraw no, transfer yes, IP-restricted yes"),
+        "{out}"
+    );
+    assert!(out.contains("clock: local clock"), "{out}");
+    assert!(
+        out.contains("account: UTA 2.0 (unifiedMarginStatus 5), cross margin (REGULAR_MARGIN)"),
+        "{out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+
+    mock.with(|s| {
+        s.key_info["ips"] = serde_json::json!(["*"]);
+        s.key_info["deadlineDay"] = 61.into();
+    });
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(
+        out.contains("warning: the key has no IP restriction"),
+        "{out}"
+    );
+    assert!(
+        out.contains("90 days") && out.contains("61 day(s) left"),
+        "{out}"
+    );
+
+    mock.with(|s| {
+        s.key_info["permissions"]["Wallet"] = serde_json::json!(["AccountTransfer", "Withdraw"])
+    });
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("the API key can withdraw"), "{message}");
+
+    mock.with(|s| {
+        s.key_info["permissions"]["Wallet"] = serde_json::json!(["AccountTransfer"]);
+        s.key_info["readOnly"] = 1.into();
+    });
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(
+        message.contains("cannot transfer") && message.contains("read-only"),
+        "{message}"
+    );
+    // The same read-only key is fine for a dry run, with a warning.
+    let dry = write_config("mg-bybit-check-dry", &mock, true, "testnet", "CHECKDRY");
+    let out = cli::check(Config::load(&dry).unwrap()).await.unwrap();
+    assert!(out.contains("fine for a dry run"), "{out}");
+    assert_eq!(mock.count(Route::Transfer), 0, "check never moves money");
+}
+
+#[tokio::test]
+async fn demo_trading_has_no_transfer_endpoints_and_check_says_so() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.demo = true);
+    let live = write_config("mg-bybit-demo-live", &mock, false, "demo", "DEMOLIVE");
+    let error = Config::load(&live).unwrap_err();
+    assert_eq!(error.key, "dry_run");
+    assert!(error.message.contains("no transfer endpoints"), "{error}");
+
+    let path = write_config("mg-bybit-demo", &mock, true, "demo", "DEMO");
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(
+        out.contains("demo trading has no transfer endpoints"),
+        "{out}"
+    );
+    assert!(out.contains("transfer no"), "{out}");
+    let venue = mock.adapter_as(Profile::Demo, SECRET);
+    let snapshot = venue.snapshot().await.unwrap();
+    assert_eq!(snapshot.reserve_available, Usdt::ZERO);
+    assert!(matches!(
+        venue.transfer(&request(0, "10")).await,
+        Err(VenueError::Unsupported { .. })
+    ));
+    let asset_calls = mock
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/v5/asset") || s.path.starts_with("/v5/user"))
+        .count();
+    assert_eq!(
+        asset_calls, 0,
+        "the adapter called an endpoint demo trading does not have"
+    );
+}
+
+#[tokio::test]
+async fn a_skewed_server_clock_is_measured_and_a_10002_resyncs_once() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.skew_ms = 20_000);
+    let venue = mock.adapter(SECRET);
+    venue.snapshot().await.unwrap();
+    assert_eq!(mock.count_code(10002), 0);
+    let offset = venue.http().offset().unwrap().offset_ms;
+    assert!((19_000..=21_000).contains(&offset), "offset {offset}");
+    mock.with(|s| s.skew_ms = -10_000);
+    let syncs = mock.count(Route::ServerTime);
+    venue.snapshot().await.unwrap();
+    let rejected = mock.count_code(10002);
+    assert!((1..=3).contains(&rejected), "{rejected} rejections");
+    assert!(mock.count(Route::ServerTime) > syncs);
+    venue.snapshot().await.unwrap();
+    assert_eq!(mock.count_code(10002), rejected, "no second rejection");
+}
+
+#[tokio::test]
+async fn the_limit_headers_hold_an_endpoint_before_bybit_says_10006() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    // Another process on this UID has left two position reads in this minute.
+    mock.with(|s| {
+        s.limits
+            .insert(Route::Positions, (2, Duration::from_secs(60)));
+    });
+    let venue = mock.adapter(SECRET);
+    venue.snapshot().await.unwrap();
+    venue.snapshot().await.unwrap();
+    let status = venue
+        .http()
+        .reported(&marginguard::venue::bybit::http::POSITIONS)
+        .unwrap();
+    assert_eq!((status.remaining, status.limit), (0, Some(2)));
+    let reads = mock.count(Route::Positions);
+    let error = venue.snapshot().await.unwrap_err();
+    assert!(
+        matches!(error, VenueError::RateLimited { retry_after: Some(wait) } if wait > Duration::from_secs(50)),
+        "{error:?}"
+    );
+    assert_eq!(
+        mock.count(Route::Positions),
+        reads,
+        "called an endpoint the server said was spent"
+    );
+    assert_eq!(mock.count_code(10006), 0);
+}
+
+#[tokio::test]
+async fn a_10006_holds_the_endpoint_and_a_403_stops_every_call_with_an_alert() {
+    let (logs, _guard) = capture();
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let venue = mock.adapter(SECRET);
+    mock.fail_next(
+        Route::Positions,
+        mock_bybit::Fault::TooManyVisits {
+            reset_after: Duration::from_secs(30),
+        },
+    );
+    assert!(
+        matches!(venue.snapshot().await, Err(VenueError::RateLimited { retry_after: Some(w) }) if w > Duration::from_secs(20))
+    );
+    let reads = mock.count(Route::Positions);
+    assert!(venue.snapshot().await.is_err());
+    assert_eq!(
+        mock.count(Route::Positions),
+        reads,
+        "called through a 10006"
+    );
+
+    // HTTP 403 on a fresh account: the IP is banned for 10 minutes.
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let other = mock.adapter(SECRET);
+    mock.fail_next(
+        Route::Positions,
+        mock_bybit::Fault::Status(403, "access too frequent".into()),
+    );
+    assert!(
+        matches!(other.snapshot().await, Err(VenueError::RateLimited { retry_after: Some(w) }) if w > Duration::from_secs(500))
+    );
+    assert!(
+        logs.text().contains("ALERT: Bybit answered HTTP 403"),
+        "{}",
+        logs.text()
+    );
+    let before = mock.seen().len();
+    assert!(other.snapshot().await.is_err());
+    assert!(other.permissions().await.is_err());
+    assert!(other.transfer(&request(0, "1")).await.is_err());
+    assert_eq!(mock.seen().len(), before, "a call went out during the ban");
+}
+
+#[tokio::test]
+async fn unavailable_tiers_degrade_to_the_positions_own_rate_with_a_warning() {
+    let (logs, _guard) = capture();
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.script_marks(&[d("55000")]);
+    mock.fail_next(
+        Route::RiskLimit,
+        mock_bybit::Fault::Status(502, "<html>Bad Gateway</html>".into()),
+    );
+    let venue = mock.adapter(SECRET);
+    let snapshot = venue.snapshot().await.unwrap();
+    let tiers = snapshot.account.positions[0].tiers.tiers().to_vec();
+    assert_eq!(tiers.len(), 1, "a flat stand-in");
+    // positionMM 225 / positionValue 55,000.
+    assert_eq!(tiers[0].rate.0, d("225") / d("55000"));
+    assert!(
+        logs.text().contains("risk-limit tiers unavailable"),
+        "{}",
+        logs.text()
+    );
+    // With the venue's tiers (read normally), the table has three.
+    let fresh = mock.adapter(SECRET).snapshot().await.unwrap();
+    assert_eq!(fresh.account.positions[0].tiers.tiers().len(), 3);
+    assert_eq!(fresh.account.maintenance, Usdt(d("225")));
+}
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// The canary secret signs every call of a full rescue (with a lost answer and its lookup), a
+/// rejected call, and `check`; it must appear nowhere in TRACE logs, `Debug` or errors.
+#[tokio::test]
+async fn a_canary_secret_never_appears_in_logs_debug_or_errors() {
+    const CANARY: &str = "CANARY-3858f62230ac3c915f300c664312c63f-BYBIT";
+    let (logs, _guard) = capture();
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.secret = CANARY.into());
+    mock.script_marks(&[d("60000"), d("58500"), d("57000"), d("55000"), d("54000")]);
+    mock.fail_next(
+        Route::Transfer,
+        mock_bybit::Fault::Slow(Duration::from_millis(800)),
+    );
+    let venue: Arc<dyn Venue> = wiring::for_mode(Box::new(mock.adapter(CANARY)), Mode::Live);
+    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = marginguard::engine::AccountRunner::new(
+        marginguard::engine::AccountSetup {
+            name: "canary".into(),
+            venue: venue.clone(),
+            strategy: marginguard::config::strategy::load(&strategy_path()).unwrap(),
+            caps: marginguard::core::Caps {
+                max_per_rescue: Usdt(d("5000")),
+                max_per_day: Usdt(d("10000")),
+                keep_at_least: Usdt::ZERO,
+                cooldown: Duration::ZERO,
+            },
+            poll_interval: Duration::from_secs(2),
+            clock: marginguard::clock::Clock::Wall,
+            key_salt: 7,
+        },
+        Some(sender),
+    );
+    for _ in 0..5 {
+        runner.tick().await.unwrap();
+    }
+    assert!(!mock.ledger().is_empty() && !mock.liquidated());
+    venue.permissions().await.unwrap();
+    let error = mock.adapter("not-the-secret").snapshot().await.unwrap_err();
+    let settings = marginguard::venue::bybit::BybitSettings::at(
+        Profile::Mainnet,
+        &mock.url,
+        marginguard::venue::bybit::Credentials::new(API_KEY, CANARY),
+    );
+    let text = format!(
+        "{}\n{settings:?}\n{settings:#?}\n{error}\n{error:?}",
+        logs.text()
+    );
+    assert!(
+        text.contains("top-up"),
+        "the rescue must have been logged: {text}"
+    );
+    assert!(
+        text.contains("outcome unknown"),
+        "the lost answer must have been logged"
+    );
+    assert!(
+        text.contains("10004"),
+        "the rejection must have been logged"
+    );
+    assert!(!text.contains(CANARY), "the secret leaked");
+    assert!(
+        !text.contains("3858f62230ac3c915f300c664312c63f"),
+        "part of the secret leaked"
+    );
+    // Every call of the rescue was verified against the canary; only the wrong key failed.
+    assert_eq!(mock.count_code(10004), 1);
+}
+
+#[test]
+fn the_docs_testnet_config_loads_and_demo_refuses_live() {
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/bybit.md"))
+        .unwrap();
+    let start = docs
+        .find("```toml\n# marginguard-testnet.toml")
+        .expect("testnet block")
+        + "```toml\n".len();
+    let block = &docs[start..start + docs[start..].find("```").unwrap()];
+    std::env::set_var("BYBIT_API_KEY", "k");
+    std::env::set_var("BYBIT_API_SECRET", "s");
+    let dir = std::env::temp_dir().join(format!("mg-bybit-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("marginguard-testnet.toml");
+    let written = block.replace(
+        "strategies/distance.toml",
+        &strategy_path().display().to_string(),
+    );
+    std::fs::write(&path, &written).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert!(
+        !config.dry_run,
+        "testnet can run live: transfers work there"
+    );
+    assert_eq!(config.accounts[0].venue.kind(), "bybit");
+    std::fs::write(
+        &path,
+        written.replace("profile = \"testnet\"", "profile = \"demo\""),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.key, "dry_run");
+    std::fs::write(
+        &path,
+        written.replace("profile = \"testnet\"", "profile = \"staging\""),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.key, "accounts[0].bybit.profile");
+    assert!(error.message.contains("mainnet, testnet, demo"), "{error}");
+    std::fs::write(
+        &path,
+        written.replace(
+            "profile = \"testnet\"",
+            "profile = \"testnet\"\nregion = \"nl\"",
+        ),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.key, "accounts[0].bybit.region");
+    std::fs::write(
+        &path,
+        written.replace("BYBIT_API_SECRET", "MG_TEST_UNSET_BYBIT_SECRET"),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert!(
+        error.message.contains("MG_TEST_UNSET_BYBIT_SECRET"),
+        "{error}"
+    );
+    std::fs::write(
+        &path,
+        written.replace("venue = \"bybit\"", "venue = \"binance\""),
+    )
+    .unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.key, "accounts[0].bybit");
+}
