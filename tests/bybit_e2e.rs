@@ -36,6 +36,8 @@ fn write_config(
     std::env::set_var(&key_env, API_KEY);
     std::env::set_var(&secret_env, SECRET);
     let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+    // A fresh folder: the journal beside the config must not carry another run's rescues.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("marginguard.toml");
     let toml = format!(
@@ -94,7 +96,7 @@ async fn config_to_live_rescue_leaves_signed_transfers_keyed_by_the_rescue() {
         "LIVE",
     ))
     .unwrap();
-    let wired = wiring::wire(&config.accounts, Mode::Live, None);
+    let wired = wiring::wire(&config.accounts, &config.journal, Mode::Live, None).unwrap();
     let mut runner = wired.runners.into_iter().next().unwrap();
     for _ in 0..6 {
         runner.tick().await.unwrap();
@@ -527,9 +529,12 @@ async fn a_canary_secret_never_appears_in_logs_debug_or_errors() {
             poll_interval: Duration::from_secs(2),
             clock: marginguard::clock::Clock::Wall,
             key_salt: 7,
+            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
+            unknown_outcome_grace: std::time::Duration::from_secs(120),
         },
         Some(sender),
-    );
+    )
+    .expect("the journal opens");
     for _ in 0..5 {
         runner.tick().await.unwrap();
     }

@@ -93,10 +93,10 @@ mod tests {
             "the day liquidates a 10× long without help"
         );
         // With the oracle's reserve in the wallet from the start, the book survives …
-        s.wallet = s.wallet + oracle;
+        s.wallet += oracle;
         assert!(worst_deficit(&s).0 < Decimal::ZERO);
         // … and one transfer step less is liquidated.
-        s.wallet = s.wallet - s.transfer_step;
+        s.wallet -= s.transfer_step;
         assert!(worst_deficit(&s).0 >= Decimal::ZERO);
     }
 }
