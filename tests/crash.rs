@@ -1,5 +1,5 @@
-//! The crash harness: the real binary, live against mock Binance, killed with SIGKILL at seeded
-//! points around its transfers and restarted, over and over. Afterwards the mock's ledger must
+//! The crash harness: the real binary, live against each mock venue (Binance, Bybit), killed
+//! with SIGKILL at seeded points around its transfers and restarted, over and over. Afterwards the mock's ledger must
 //! match the journal: no transfer twice, no transfer without its record, every cap respected.
 //!
 //! Kill points (`marginguard::failpoint`): before the intent is written; after it, before the
@@ -15,6 +15,7 @@
 #![cfg(unix)]
 
 mod mock_binance;
+mod mock_bybit;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -27,7 +28,95 @@ use rust_decimal::Decimal;
 
 use marginguard::failpoint;
 use marginguard::journal::{Journal, RescueStage};
-use mock_binance::{d, Fault, MockBinance, Route, API_KEY, SECRET};
+use mock_binance::MockBinance;
+use mock_bybit::MockBybit;
+
+/// What the harness needs of a mock venue.
+trait CrashVenue {
+    fn name(&self) -> &'static str;
+    /// The `[accounts.<venue>]` table pointing the daemon at this mock, with its key in the
+    /// environment variables `MG_CRASH_KEY` and `MG_CRASH_SECRET`.
+    fn venue_table(&self) -> String;
+    fn credentials(&self) -> (&'static str, &'static str);
+    fn set_mark(&self, mark: Decimal);
+    /// Forgets the request counts: each child is a fresh process, and counts piling up across
+    /// hundreds of them would hold calls no single daemon would make.
+    fn reset_usage(&self);
+    /// The next transfer is applied and its answer held back (for a kill mid-request).
+    fn hold_next_transfer_answer(&self);
+    fn clear_faults(&self);
+    fn transfer_amounts(&self) -> Vec<Decimal>;
+}
+
+impl CrashVenue for MockBinance {
+    fn name(&self) -> &'static str {
+        "binance"
+    }
+    fn venue_table(&self) -> String {
+        format!(
+            "[accounts.binance]\nprofile = \"custom\"\nfutures_url = \"{url}\"\nspot_url = \"{url}\"\napi_key_env = \"MG_CRASH_KEY\"\napi_secret_env = \"MG_CRASH_SECRET\"\nrequest_timeout = \"2s\"\n",
+            url = self.url
+        )
+    }
+    fn credentials(&self) -> (&'static str, &'static str) {
+        (mock_binance::API_KEY, mock_binance::SECRET)
+    }
+    fn set_mark(&self, mark: Decimal) {
+        self.with(|s| s.mark = mark);
+    }
+    fn reset_usage(&self) {
+        self.with(|s| s.used.clear());
+    }
+    fn hold_next_transfer_answer(&self) {
+        self.fail_next(
+            mock_binance::Route::Transfer,
+            mock_binance::Fault::Slow(Duration::from_secs(5)),
+        );
+    }
+    fn clear_faults(&self) {
+        self.with(|s| s.faults.clear());
+    }
+    fn transfer_amounts(&self) -> Vec<Decimal> {
+        self.ledger().iter().map(|row| row.amount).collect()
+    }
+}
+
+impl CrashVenue for MockBybit {
+    fn name(&self) -> &'static str {
+        "bybit"
+    }
+    fn venue_table(&self) -> String {
+        format!(
+            "[accounts.bybit]\nprofile = \"testnet\"\nbase_url = \"{url}\"\napi_key_env = \"MG_CRASH_KEY\"\napi_secret_env = \"MG_CRASH_SECRET\"\nrequest_timeout = \"2s\"\n",
+            url = self.url
+        )
+    }
+    fn credentials(&self) -> (&'static str, &'static str) {
+        (mock_bybit::API_KEY, mock_bybit::SECRET)
+    }
+    fn set_mark(&self, mark: Decimal) {
+        self.with(|s| s.mark = mark);
+    }
+    fn reset_usage(&self) {
+        self.with(|s| {
+            s.used.clear();
+            s.closed_until.clear();
+            s.ip_used.1 = 0;
+        });
+    }
+    fn hold_next_transfer_answer(&self) {
+        self.fail_next(
+            mock_bybit::Route::Transfer,
+            mock_bybit::Fault::Slow(Duration::from_secs(5)),
+        );
+    }
+    fn clear_faults(&self) {
+        self.with(|s| s.faults.clear());
+    }
+    fn transfer_amounts(&self) -> Vec<Decimal> {
+        self.ledger().iter().map(|row| row.amount).collect()
+    }
+}
 
 const MAX_PER_RESCUE: i64 = 2_000;
 const MAX_PER_DAY: i64 = 6_000;
@@ -75,6 +164,7 @@ struct Tally {
     chains: usize,
     children: usize,
     kills: BTreeMap<&'static str, usize>,
+    venues: BTreeMap<&'static str, usize>,
     transfers: usize,
     double_transfers: usize,
     lost_records: usize,
@@ -88,7 +178,7 @@ impl Tally {
     }
 }
 
-fn write_config(dir: &Path, mock: &MockBinance) -> PathBuf {
+fn write_config(dir: &Path, mock: &dyn CrashVenue) -> PathBuf {
     let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml");
     let config = format!(
         r#"dry_run = false
@@ -96,7 +186,7 @@ journal = "journal.sqlite"
 
 [[accounts]]
 name = "crash"
-venue = "binance"
+venue = "{venue_name}"
 strategy = "{strategy}"
 poll_interval = "1s"
 # The mock applies a transfer before it answers, so an absent transfer is absent.
@@ -107,29 +197,24 @@ max_per_rescue = "{MAX_PER_RESCUE}"
 max_per_day = "{MAX_PER_DAY}"
 cooldown = "0s"
 
-[accounts.binance]
-profile = "custom"
-futures_url = "{url}"
-spot_url = "{url}"
-api_key_env = "MG_CRASH_KEY"
-api_secret_env = "MG_CRASH_SECRET"
-request_timeout = "2s"
-"#,
+{venue}"#,
         strategy = strategy.display(),
-        url = mock.url,
+        venue = mock.venue_table(),
+        venue_name = mock.name(),
     );
     let path = dir.join("config.toml");
     std::fs::write(&path, config).unwrap();
     path
 }
 
-fn spawn(config: &Path, armed: Option<&str>) -> Child {
+fn spawn(config: &Path, mock: &dyn CrashVenue, armed: Option<&str>) -> Child {
+    let (key, secret) = mock.credentials();
     let mut command = Command::new(env!("CARGO_BIN_EXE_marginguard"));
     command
         .args(["run", "--ticks", "1", "--config"])
         .arg(config)
-        .env("MG_CRASH_KEY", API_KEY)
-        .env("MG_CRASH_SECRET", SECRET)
+        .env("MG_CRASH_KEY", key)
+        .env("MG_CRASH_SECRET", secret)
         .env("RUST_LOG", "error")
         .env_remove(failpoint::ENV)
         .stdout(Stdio::null())
@@ -164,24 +249,24 @@ fn kill(child: &mut Child) {
 }
 
 /// Runs one child for one tick, armed at `point`. Returns whether it was killed there.
-fn run_child(config: &Path, mock: &MockBinance, point: Option<KillPoint>) -> bool {
-    // Each child is a fresh process: the mock's per-minute weight would otherwise pile up
-    // across hundreds of them and hold calls no single daemon would make.
-    mock.with(|s| s.used.clear());
+fn run_child(config: &Path, mock: &dyn CrashVenue, point: Option<KillPoint>) -> bool {
+    mock.reset_usage();
     let armed = match point {
         Some(KillPoint::Failpoint(name)) => Some(name),
         _ => None,
     };
     if point == Some(KillPoint::DuringRequest) {
-        mock.fail_next(Route::Transfer, Fault::Slow(Duration::from_secs(5)));
+        mock.hold_next_transfer_answer();
     }
-    let ledger_before = mock.ledger().len();
-    let mut child = spawn(config, armed);
+    let ledger_before = mock.transfer_amounts().len();
+    let mut child = spawn(config, mock, armed);
     let lines = stderr_lines(&mut child);
+    let mut said = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "child hung");
-        if point == Some(KillPoint::DuringRequest) && mock.ledger().len() > ledger_before {
+        if point == Some(KillPoint::DuringRequest) && mock.transfer_amounts().len() > ledger_before
+        {
             // The mock has moved the money and holds its answer: kill the client now.
             kill(&mut child);
             return true;
@@ -191,13 +276,19 @@ fn run_child(config: &Path, mock: &MockBinance, point: Option<KillPoint>) -> boo
                 kill(&mut child);
                 return true;
             }
-            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(line) => said.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait().unwrap();
-                assert!(status.success(), "child failed: {status:?}");
+                assert!(
+                    status.success(),
+                    "{} child failed: {status:?}\n{}",
+                    mock.name(),
+                    said.join("\n")
+                );
                 if point == Some(KillPoint::DuringRequest) {
                     // No transfer this tick: take the unused fault back.
-                    mock.with(|s| s.faults.clear());
+                    mock.clear_faults();
                 }
                 return false;
             }
@@ -218,40 +309,46 @@ const POINTS: [KillPoint; 5] = [
 /// the books are compared.
 fn run_chain(runtime: &tokio::runtime::Runtime, seed: u64, tally: &mut Tally) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mock = runtime.block_on(MockBinance::start(d("6000"), d("10000")));
+    // Alternate venues chain by chain, from the same starting book.
+    let (wallet, reserve) = (Decimal::from(6_000), Decimal::from(10_000));
+    let mock: Box<dyn CrashVenue> = if seed % 2 == 0 {
+        Box::new(runtime.block_on(MockBybit::start(wallet, reserve)))
+    } else {
+        Box::new(runtime.block_on(MockBinance::start(wallet, reserve)))
+    };
+    let mock = mock.as_ref();
     let dir = std::env::temp_dir().join(format!("mg-crash-{}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = write_config(&dir, &mock);
+    let config = write_config(&dir, mock);
     for mark in MARKS {
-        mock.with(|s| s.mark = Decimal::from(mark));
+        mock.set_mark(Decimal::from(mark));
         // Several children per step: a killed one leaves work for the next.
         for _ in 0..3 {
             let point =
                 (rng.below(5) != 0).then(|| POINTS[rng.below(POINTS.len() as u64) as usize]);
             tally.children += 1;
-            if run_child(&config, &mock, point) {
-                *tally
-                    .kills
-                    .entry(point.expect("killed only when armed").name())
-                    .or_default() += 1;
+            if run_child(&config, mock, point) {
+                let name = point.expect("killed only when armed").name();
+                *tally.kills.entry(name).or_default() += 1;
+                *tally.venues.entry(mock.name()).or_default() += 1;
             }
         }
     }
     // Settle: unarmed ticks reconcile whatever the kills left open.
     for _ in 0..3 {
         tally.children += 1;
-        run_child(&config, &mock, None);
+        run_child(&config, mock, None);
     }
     tally.chains += 1;
-    check_books(&dir.join("journal.sqlite"), &mock, tally);
+    check_books(&dir.join("journal.sqlite"), mock, tally);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every transfer the venue made has exactly one journal row; no row claims two transfers;
 /// the caps hold; nothing is left open.
-fn check_books(journal: &Path, mock: &MockBinance, tally: &mut Tally) {
-    let ledger = mock.ledger();
+fn check_books(journal: &Path, mock: &dyn CrashVenue, tally: &mut Tally) {
+    let ledger = mock.transfer_amounts();
     let rows = Journal::open(journal).unwrap().all().unwrap();
     tally.transfers += ledger.len();
     tally.open_rows_left += rows.iter().filter(|r| r.state.is_open()).count();
@@ -262,17 +359,17 @@ fn check_books(journal: &Path, mock: &MockBinance, tally: &mut Tally) {
         .collect();
     let all_amounts: Vec<Decimal> = rows.iter().map(|r| r.amount.0).collect();
     let mut total = Decimal::ZERO;
-    for transfer in &ledger {
-        total += transfer.amount;
-        if transfer.amount > Decimal::from(MAX_PER_RESCUE) {
+    for amount in &ledger {
+        total += *amount;
+        if *amount > Decimal::from(MAX_PER_RESCUE) {
             tally.cap_violations += 1;
         }
-        match recorded.iter().position(|a| *a == transfer.amount) {
+        match recorded.iter().position(|a| a == amount) {
             Some(i) => {
                 recorded.swap_remove(i);
             }
             // A transfer whose rescue is recorded but already matched: paid twice.
-            None if all_amounts.contains(&transfer.amount) => tally.double_transfers += 1,
+            None if all_amounts.contains(amount) => tally.double_transfers += 1,
             None => tally.lost_records += 1,
         }
     }
@@ -282,13 +379,7 @@ fn check_books(journal: &Path, mock: &MockBinance, tally: &mut Tally) {
     // Settled rows no transfer backs are lost records too (the journal claims money moved).
     tally.lost_records += recorded.len();
     if tally.lost_records + tally.double_transfers > 0 && std::env::var("CRASH_DEBUG").is_ok() {
-        eprintln!(
-            "ledger: {:#?}",
-            ledger
-                .iter()
-                .map(|l| (l.tran_id, l.amount, l.timestamp, l.status))
-                .collect::<Vec<_>>()
-        );
+        eprintln!("{} ledger: {ledger:#?}", mock.name());
         eprintln!(
             "journal: {:#?}",
             rows.iter()
@@ -334,6 +425,9 @@ fn killed_at_any_point_the_daemon_never_pays_twice_nor_forgets() {
     for (point, count) in &tally.kills {
         println!("  killed {point:<20} {count}");
     }
+    for (venue, count) in &tally.venues {
+        println!("  kill points against {venue:<8} {count}");
+    }
     println!(
         "  transfers {}, double transfers {}, lost records {}, cap violations {}, rows left open {}",
         tally.transfers,
@@ -350,6 +444,11 @@ fn killed_at_any_point_the_daemon_never_pays_twice_nor_forgets() {
     assert_eq!(tally.lost_records, 0, "{tally:?}");
     assert_eq!(tally.cap_violations, 0, "{tally:?}");
     assert_eq!(tally.open_rows_left, 0, "{tally:?}");
+    assert_eq!(
+        tally.venues.len(),
+        2,
+        "both venues were exercised: {tally:?}"
+    );
     for point in POINTS {
         assert!(
             tally.kills.get(point.name()).copied().unwrap_or(0) > 0,
