@@ -318,8 +318,12 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                 if !p.can_transfer && config.dry_run {
                     out.push_str("  warning: the key cannot transfer into the futures wallet; fine for a dry run, refused live\n");
                 } else if !p.can_transfer {
+                    let hint = match venue.kind() {
+                        "okx" => "on OKX: give the key the Trade permission, which covers funding transfers",
+                        _ => "on Binance: enable \"Permits Universal Transfer\"",
+                    };
                     refusals.push(format!(
-                        "{}: the API key cannot transfer into the futures wallet (on Binance: enable \"Permits Universal Transfer\"); the bot could not rescue anything",
+                        "{}: the API key cannot transfer into the futures wallet ({hint}); the bot could not rescue anything",
                         account.name
                     ));
                 }

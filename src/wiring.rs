@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{AccountConfig, VenueConfig};
 use crate::engine::{AccountRunner, AccountSetup, EventSink};
 use crate::venue::binance::BinanceVenue;
+use crate::venue::okx::OkxVenue;
 use crate::venue::sim::SimVenue;
 use crate::venue::Venue;
 
@@ -59,6 +60,12 @@ pub fn wire(accounts: &[AccountConfig], mode: Mode, events: EventSink) -> Wired 
                 let clock = Clock::Wall;
                 let venue = BinanceVenue::new(settings, clock.clone());
                 tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "binance venue");
+                (for_mode(Box::new(venue), mode), clock, process_salt())
+            }
+            VenueConfig::Okx(settings) => {
+                let clock = Clock::Wall;
+                let venue = OkxVenue::new(settings, clock.clone());
+                tracing::info!(account = %account.name, ?mode, region = %settings.region, demo = settings.http.demo, "okx venue");
                 (for_mode(Box::new(venue), mode), clock, process_salt())
             }
         };

@@ -18,6 +18,8 @@ use serde::Deserialize;
 use crate::core::{Caps, Strategy};
 use crate::venue::binance::config::RawBinance;
 use crate::venue::binance::BinanceSettings;
+use crate::venue::okx::config::RawOkx;
+use crate::venue::okx::OkxSettings;
 use crate::venue::sim::Scenario;
 use literal::{DurationLit, MoneyLit};
 
@@ -124,6 +126,7 @@ struct RawAccount {
     caps: RawCaps,
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
+    okx: Option<RawOkx>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,9 +178,9 @@ struct RawSim {
 // ---------------------------------------------------------------------------------------------
 // Built values.
 
-pub const VENUES: &[&str] = &["sim", "binance"];
+pub const VENUES: &[&str] = &["sim", "binance", "okx"];
 /// Venues the design names that have no adapter yet; named in the error so users know.
-const PLANNED_VENUES: &[&str] = &["bybit", "okx"];
+const PLANNED_VENUES: &[&str] = &["bybit"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -206,6 +209,8 @@ pub enum VenueConfig {
     },
     /// A live (or testnet) Binance USDⓈ-M cross-margin account.
     Binance(Box<BinanceSettings>),
+    /// An OKX account (production, regional or demo trading) with cross-margin swaps.
+    Okx(Box<OkxSettings>),
 }
 
 impl VenueConfig {
@@ -213,6 +218,7 @@ impl VenueConfig {
         match self {
             VenueConfig::Sim { .. } => "sim",
             VenueConfig::Binance(_) => "binance",
+            VenueConfig::Okx(_) => "okx",
         }
     }
 }
@@ -290,7 +296,7 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
     let caps = raw.caps.build(path, &format!("{prefix}caps."))?;
     let strategy_path = relative_to(path, &raw.strategy);
     let strategy = strategy::load(&strategy_path)?;
-    let venue = build_venue(path, &prefix, &raw.venue, raw.sim, raw.binance)?;
+    let venue = build_venue(path, &prefix, &raw.venue, raw.sim, raw.binance, raw.okx)?;
     Ok(AccountConfig {
         name: raw.name,
         venue,
@@ -307,6 +313,7 @@ fn build_venue(
     venue: &str,
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
+    okx: Option<RawOkx>,
 ) -> Result<VenueConfig, ConfigError> {
     let known = VENUES.contains(&venue);
     if known && venue != "sim" && sim.is_some() {
@@ -323,7 +330,24 @@ fn build_venue(
             format!("a [accounts.binance] table only goes with venue = \"binance\", not `{venue}`"),
         ));
     }
+    if known && venue != "okx" && okx.is_some() {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}okx"),
+            format!("a [accounts.okx] table only goes with venue = \"okx\", not `{venue}`"),
+        ));
+    }
     match venue {
+        "okx" => {
+            let okx = okx.ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("{prefix}okx"),
+                    "venue = \"okx\" needs a [accounts.okx] table with api_key_env, api_secret_env and passphrase_env (see docs/okx.md)",
+                )
+            })?;
+            Ok(VenueConfig::Okx(Box::new(okx.build(path, prefix)?)))
+        }
         "binance" => {
             let binance = binance.ok_or_else(|| {
                 ConfigError::new(
