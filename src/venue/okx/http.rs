@@ -420,7 +420,11 @@ mod tests {
             (FUNDING_BALANCES.limit, FUNDING_BALANCES.window),
             (6, Duration::from_secs(1))
         );
-        assert!(!SERVER_TIME.private && !POSITION_TIERS.private && BALANCE.private);
+        let private: Vec<bool> = [SERVER_TIME, POSITION_TIERS, BALANCE]
+            .iter()
+            .map(|e| e.private)
+            .collect();
+        assert_eq!(private, [false, false, true]);
     }
 
     #[tokio::test]
