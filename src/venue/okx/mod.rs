@@ -424,6 +424,7 @@ impl Venue for OkxVenue {
         ));
         let raw = self.account_config().await?;
         let mode = Self::mode_of(&raw)?;
+        *self.mode.lock().expect("mode lock") = Some((Instant::now(), mode));
         notes.push(format!("account mode: {}", mode.explain()));
         notes.push(format!(
             "position mode: {}",
