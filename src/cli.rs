@@ -340,6 +340,7 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                     let hint = match venue.kind() {
                         "binance" => " (on Binance: enable \"Permits Universal Transfer\")",
                         "bybit" => " (on Bybit: a read-write key with Wallet → AccountTransfer, on testnet or mainnet — demo trading has no transfers)",
+                        "okx" => " (on OKX: give the key the Trade permission, which covers funding transfers)",
                         _ => "",
                     };
                     refusals.push(format!(

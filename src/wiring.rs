@@ -15,6 +15,7 @@ use crate::config::{AccountConfig, VenueConfig};
 use crate::engine::{AccountRunner, AccountSetup, EventSink};
 use crate::venue::binance::BinanceVenue;
 use crate::venue::bybit::BybitVenue;
+use crate::venue::okx::OkxVenue;
 use crate::venue::sim::SimVenue;
 use crate::venue::Venue;
 
@@ -78,6 +79,12 @@ pub fn wire(
                 let clock = Clock::Wall;
                 let venue = BybitVenue::new(settings, clock.clone());
                 tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "bybit venue");
+                (for_mode(Box::new(venue), mode), clock, process_salt())
+            }
+            VenueConfig::Okx(settings) => {
+                let clock = Clock::Wall;
+                let venue = OkxVenue::new(settings, clock.clone());
+                tracing::info!(account = %account.name, ?mode, region = %settings.region, demo = settings.http.demo, "okx venue");
                 (for_mode(Box::new(venue), mode), clock, process_salt())
             }
         };

@@ -20,6 +20,8 @@ use crate::venue::binance::config::RawBinance;
 use crate::venue::binance::BinanceSettings;
 use crate::venue::bybit::config::RawBybit;
 use crate::venue::bybit::BybitSettings;
+use crate::venue::okx::config::RawOkx;
+use crate::venue::okx::OkxSettings;
 use crate::venue::sim::Scenario;
 use literal::{DurationLit, MoneyLit};
 
@@ -129,6 +131,7 @@ struct RawAccount {
     sim: Option<RawSim>,
     binance: Option<RawBinance>,
     bybit: Option<RawBybit>,
+    okx: Option<RawOkx>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,9 +183,9 @@ struct RawSim {
 // ---------------------------------------------------------------------------------------------
 // Built values.
 
-pub const VENUES: &[&str] = &["sim", "binance", "bybit"];
+pub const VENUES: &[&str] = &["sim", "binance", "bybit", "okx"];
 /// Venues the design names that have no adapter yet; named in the error so users know.
-const PLANNED_VENUES: &[&str] = &["okx"];
+const PLANNED_VENUES: &[&str] = &[];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -221,6 +224,8 @@ pub enum VenueConfig {
     Binance(Box<BinanceSettings>),
     /// A Bybit Unified Trading Account in cross margin (mainnet, testnet or demo).
     Bybit(Box<BybitSettings>),
+    /// An OKX account (production, regional or demo trading) with cross-margin swaps.
+    Okx(Box<OkxSettings>),
 }
 
 impl VenueConfig {
@@ -229,6 +234,7 @@ impl VenueConfig {
             VenueConfig::Sim { .. } => "sim",
             VenueConfig::Binance(_) => "binance",
             VenueConfig::Bybit(_) => "bybit",
+            VenueConfig::Okx(_) => "okx",
         }
     }
 }
@@ -321,7 +327,17 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
     let caps = raw.caps.build(path, &format!("{prefix}caps."))?;
     let strategy_path = relative_to(path, &raw.strategy);
     let strategy = strategy::load(&strategy_path)?;
-    let venue = build_venue(path, &prefix, &raw.venue, raw.sim, raw.binance, raw.bybit)?;
+    let venue = build_venue(
+        path,
+        &prefix,
+        &raw.venue,
+        VenueTables {
+            sim: raw.sim,
+            binance: raw.binance,
+            bybit: raw.bybit,
+            okx: raw.okx,
+        },
+    )?;
     Ok(AccountConfig {
         name: raw.name,
         venue,
@@ -336,65 +352,80 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
     })
 }
 
+/// The venue tables an account may carry; only the one its `venue` names may be present.
+struct VenueTables {
+    sim: Option<RawSim>,
+    binance: Option<RawBinance>,
+    bybit: Option<RawBybit>,
+    okx: Option<RawOkx>,
+}
+
+impl VenueTables {
+    fn present(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("sim", self.sim.is_some()),
+            ("binance", self.binance.is_some()),
+            ("bybit", self.bybit.is_some()),
+            ("okx", self.okx.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+    }
+}
+
+/// The message for a venue whose table is missing: what it needs and where it is explained.
+fn missing_table(venue: &str) -> String {
+    let needs = match venue {
+        "sim" => "`scenario = \"FILE\"`",
+        "okx" => "api_key_env, api_secret_env and passphrase_env (see docs/okx.md)",
+        "binance" => "api_key_env and api_secret_env (see docs/binance.md)",
+        _ => "api_key_env and api_secret_env (see docs/bybit.md)",
+    };
+    format!("venue = \"{venue}\" needs a [accounts.{venue}] table with {needs}")
+}
+
 fn build_venue(
     path: &Path,
     prefix: &str,
     venue: &str,
-    sim: Option<RawSim>,
-    binance: Option<RawBinance>,
-    bybit: Option<RawBybit>,
+    tables: VenueTables,
 ) -> Result<VenueConfig, ConfigError> {
-    let known = VENUES.contains(&venue);
-    if known && venue != "sim" && sim.is_some() {
+    // The venue's name first: a misspelt venue is the mistake to report, not the table that
+    // follows from it.
+    if !VENUES.contains(&venue) {
+        let message = if PLANNED_VENUES.contains(&venue) {
+            format!(
+                "the `{venue}` adapter is not built yet; allowed now: {}",
+                VENUES.join(", ")
+            )
+        } else {
+            format!("unknown venue `{venue}`; allowed: {}", VENUES.join(", "))
+        };
+        return Err(ConfigError::new(path, format!("{prefix}venue"), message));
+    }
+    if let Some(other) = tables.present().find(|name| *name != venue) {
         return Err(ConfigError::new(
             path,
-            format!("{prefix}sim"),
-            format!("a [accounts.sim] table only goes with venue = \"sim\", not `{venue}`"),
+            format!("{prefix}{other}"),
+            format!("a [accounts.{other}] table only goes with venue = \"{other}\", not `{venue}`"),
         ));
     }
-    if known && venue != "binance" && binance.is_some() {
-        return Err(ConfigError::new(
-            path,
-            format!("{prefix}binance"),
-            format!("a [accounts.binance] table only goes with venue = \"binance\", not `{venue}`"),
-        ));
-    }
-    if known && venue != "bybit" && bybit.is_some() {
-        return Err(ConfigError::new(
-            path,
-            format!("{prefix}bybit"),
-            format!("a [accounts.bybit] table only goes with venue = \"bybit\", not `{venue}`"),
-        ));
-    }
+    let missing = || ConfigError::new(path, format!("{prefix}{venue}"), missing_table(venue));
     match venue {
         "bybit" => {
-            let bybit = bybit.ok_or_else(|| {
-                ConfigError::new(
-                    path,
-                    format!("{prefix}bybit"),
-                    "venue = \"bybit\" needs a [accounts.bybit] table with api_key_env and api_secret_env (see docs/bybit.md)",
-                )
-            })?;
+            let bybit = tables.bybit.ok_or_else(missing)?;
             Ok(VenueConfig::Bybit(Box::new(bybit.build(path, prefix)?)))
         }
+        "okx" => {
+            let okx = tables.okx.ok_or_else(missing)?;
+            Ok(VenueConfig::Okx(Box::new(okx.build(path, prefix)?)))
+        }
         "binance" => {
-            let binance = binance.ok_or_else(|| {
-                ConfigError::new(
-                    path,
-                    format!("{prefix}binance"),
-                    "venue = \"binance\" needs a [accounts.binance] table with api_key_env and api_secret_env (see docs/binance.md)",
-                )
-            })?;
+            let binance = tables.binance.ok_or_else(missing)?;
             Ok(VenueConfig::Binance(Box::new(binance.build(path, prefix)?)))
         }
-        "sim" => {
-            let sim = sim.ok_or_else(|| {
-                ConfigError::new(
-                    path,
-                    format!("{prefix}sim"),
-                    "venue = \"sim\" needs a [accounts.sim] table with `scenario = \"FILE\"`",
-                )
-            })?;
+        _ => {
+            let sim = tables.sim.ok_or_else(missing)?;
             if sim.speed == Some(0) {
                 return Err(ConfigError::new(
                     path,
@@ -410,19 +441,6 @@ fn build_venue(
                 speed: sim.speed,
             })
         }
-        other if PLANNED_VENUES.contains(&other) => Err(ConfigError::new(
-            path,
-            format!("{prefix}venue"),
-            format!(
-                "the `{other}` adapter is not built yet; allowed now: {}",
-                VENUES.join(", ")
-            ),
-        )),
-        other => Err(ConfigError::new(
-            path,
-            format!("{prefix}venue"),
-            format!("unknown venue `{other}`; allowed: {}", VENUES.join(", ")),
-        )),
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod dry_run;
+pub mod okx;
 pub mod sim;
 
 use std::fmt;

@@ -1,0 +1,450 @@
+//! Signed REST v5 calls: timestamps, the server-clock offset, per-endpoint budgets, 50011 and
+//! 50102, the demo-trading header.
+//!
+//! Every call names an `Endpoint` (method, path, documented limit and window, private or
+//! public, whether it can move money). Each endpoint has its own governor quota sized so that
+//! no window of the documented length can hold more than the documented count: a burst of half
+//! the limit, refilled at half the documented rate (okx.md §5). A 50011 (or the transfer
+//! throttle 58102) pauses that endpoint — for `Retry-After` when sent, else 1 s doubling to
+//! 8 s — and nothing is sent to it before the pause ends. A 50102 (timestamp outside OKX's 30 s
+//! window; rejected before processing) measures the clock again and retries once.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::HeaderMap;
+
+use super::credential::Credentials;
+use super::error::{self, Effect, Status};
+use super::{parse, signing};
+use crate::clock::Clock;
+use crate::venue::VenueError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// One REST endpoint as the adapter uses it, with its documented rate limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    /// Requests allowed per `window` (okx.md §5).
+    pub limit: u32,
+    pub window: Duration,
+    pub private: bool,
+    pub effect: Effect,
+}
+
+const fn get(path: &'static str, limit: u32, window_ms: u64, private: bool) -> Endpoint {
+    Endpoint {
+        method: Method::Get,
+        path,
+        limit,
+        window: Duration::from_millis(window_ms),
+        private,
+        effect: Effect::Read,
+    }
+}
+
+pub const SERVER_TIME: Endpoint = get("/api/v5/public/time", 10, 2_000, false);
+pub const INSTRUMENTS: Endpoint = get("/api/v5/public/instruments", 20, 2_000, false);
+pub const POSITION_TIERS: Endpoint = get("/api/v5/public/position-tiers", 10, 2_000, false);
+pub const ACCOUNT_CONFIG: Endpoint = get("/api/v5/account/config", 5, 2_000, true);
+pub const BALANCE: Endpoint = get("/api/v5/account/balance", 10, 2_000, true);
+pub const POSITIONS: Endpoint = get("/api/v5/account/positions", 10, 2_000, true);
+pub const FUNDING_BALANCES: Endpoint = get("/api/v5/asset/balances", 6, 1_000, true);
+pub const TRANSFER_STATE: Endpoint = get("/api/v5/asset/transfer-state", 10, 1_000, true);
+/// 2 per second per user *and currency*; the bot only ever moves USDT, so one budget.
+pub const TRANSFER: Endpoint = Endpoint {
+    method: Method::Post,
+    path: "/api/v5/asset/transfer",
+    limit: 2,
+    window: Duration::from_secs(1),
+    private: true,
+    effect: Effect::MovesMoney,
+};
+
+pub const ALL: [Endpoint; 9] = [
+    SERVER_TIME,
+    INSTRUMENTS,
+    POSITION_TIERS,
+    ACCOUNT_CONFIG,
+    BALANCE,
+    POSITIONS,
+    FUNDING_BALANCES,
+    TRANSFER_STATE,
+    TRANSFER,
+];
+
+/// Wait this long for the local budget before giving up on a call.
+const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
+/// How old the clock offset may get before it is measured again.
+const OFFSET_MAX_AGE: Duration = Duration::from_secs(60);
+/// OKX rejects timestamps more than 30 s off; warn well before.
+const SKEW_WARNING_MS: i64 = 5_000;
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// What the HTTP client needs to know.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Scheme and host, no trailing slash.
+    pub base_url: String,
+    /// Adds `x-simulated-trading: 1` to every request.
+    pub demo: bool,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockOffset {
+    /// Server minus local, ms.
+    pub offset_ms: i64,
+    pub round_trip: Duration,
+}
+
+struct Budget {
+    limiter: DefaultDirectRateLimiter,
+    /// After a 50011: nothing is sent before this instant; and the next back-off.
+    paused: Mutex<(Option<Instant>, Duration)>,
+}
+
+impl Budget {
+    /// Burst `limit/2`, refilled at `(limit − burst)/window`: no window of the documented
+    /// length can hold more than `limit` requests.
+    fn for_endpoint(endpoint: &Endpoint) -> Self {
+        let burst = (endpoint.limit / 2).max(1);
+        let refill = (endpoint.limit - burst).max(1);
+        let period = endpoint.window / refill;
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Budget {
+            limiter: RateLimiter::direct(quota),
+            paused: Mutex::new((None, FIRST_BACKOFF)),
+        }
+    }
+}
+
+pub struct HttpClient {
+    client: Result<reqwest::Client, String>,
+    settings: HttpSettings,
+    credentials: Credentials,
+    clock: Clock,
+    offset: Mutex<Option<(ClockOffset, Instant)>>,
+    budgets: Vec<Budget>,
+}
+
+impl HttpClient {
+    pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .user_agent(concat!("marginguard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        Self {
+            client,
+            budgets: ALL.iter().map(Budget::for_endpoint).collect(),
+            settings,
+            credentials,
+            clock,
+            offset: Mutex::new(None),
+        }
+    }
+
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    pub fn key_prefix(&self) -> String {
+        self.credentials.key_prefix()
+    }
+
+    pub fn offset(&self) -> Option<ClockOffset> {
+        self.offset.lock().expect("offset lock").map(|(o, _)| o)
+    }
+
+    pub fn local_now(&self) -> crate::time::Timestamp {
+        self.clock.now()
+    }
+
+    /// Local time corrected by the measured offset.
+    pub fn server_now(&self) -> crate::time::Timestamp {
+        let offset = self.offset().map(|o| o.offset_ms).unwrap_or(0);
+        crate::time::Timestamp(self.clock.now().as_millis() + offset)
+    }
+
+    /// Measures the offset from `GET /api/v5/public/time`: `ts − (t_send + t_recv)/2`.
+    pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
+        let sent = self.clock.now().as_millis();
+        let started = Instant::now();
+        let body = self.send_once(&SERVER_TIME, "", None).await?;
+        let round_trip = started.elapsed();
+        let received = self.clock.now().as_millis();
+        let server = parse::server_time(&body)?;
+        let offset = ClockOffset {
+            offset_ms: server - (sent + received) / 2,
+            round_trip,
+        };
+        if offset.offset_ms.abs() > SKEW_WARNING_MS {
+            tracing::warn!(offset_ms = offset.offset_ms, "the local clock is more than 5 s off OKX's (OKX refuses 30 s); timestamps are corrected, but fix NTP");
+        }
+        *self.offset.lock().expect("offset lock") = Some((offset, Instant::now()));
+        Ok(offset)
+    }
+
+    async fn ensure_clock(&self) -> Result<(), VenueError> {
+        let fresh = matches!(*self.offset.lock().expect("offset lock"),
+            Some((_, at)) if at.elapsed() < OFFSET_MAX_AGE);
+        if !fresh {
+            self.sync_clock().await?;
+        }
+        Ok(())
+    }
+
+    /// Calls an endpoint and returns the body of a `code: "0"` answer. `query` is the exact
+    /// query string (signed as sent); `body` the exact JSON text of a POST.
+    pub async fn call(
+        &self,
+        endpoint: &Endpoint,
+        query: &str,
+        body: Option<&str>,
+    ) -> Result<String, VenueError> {
+        if endpoint.private {
+            self.ensure_clock().await?;
+        }
+        match self.send_once(endpoint, query, body).await {
+            Err(Sent::Resync) => {
+                tracing::warn!(path = endpoint.path, "OKX refused the timestamp (50102); measuring the clock offset again and retrying once");
+                self.sync_clock().await?;
+                self.send_once(endpoint, query, body)
+                    .await
+                    .map_err(Into::into)
+            }
+            other => other.map_err(Into::into),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        endpoint: &Endpoint,
+        query: &str,
+        body: Option<&str>,
+    ) -> Result<String, Sent> {
+        let budget = self.budget(endpoint);
+        self.admit(endpoint, budget).await?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| VenueError::Unreachable { detail: e.clone() })?;
+        // Built once, used for both signing and sending (okx.md §8.3).
+        let path_and_query = if query.is_empty() {
+            endpoint.path.to_string()
+        } else {
+            format!("{}?{query}", endpoint.path)
+        };
+        let url = format!("{}{path_and_query}", self.settings.base_url);
+        let mut request = match endpoint.method {
+            Method::Get => client.get(&url),
+            Method::Post => client
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(body.unwrap_or("").to_string()),
+        };
+        if endpoint.private {
+            let timestamp = signing::iso_timestamp(self.server_now());
+            let prehash = signing::prehash(
+                &timestamp,
+                endpoint.method.as_str(),
+                &path_and_query,
+                body.unwrap_or(""),
+            );
+            request = request
+                .header("OK-ACCESS-KEY", self.credentials.api_key())
+                .header("OK-ACCESS-SIGN", self.credentials.sign(&prehash))
+                .header("OK-ACCESS-TIMESTAMP", timestamp)
+                .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase());
+        }
+        if self.settings.demo {
+            request = request.header("x-simulated-trading", "1");
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
+        tracing::debug!(path = endpoint.path, status, "okx answered");
+        let code = Status::parse(&text).map(|s| s.code);
+        if (200..300).contains(&status) && code.as_deref() == Some(error::OK) {
+            budget.paused.lock().expect("budget lock").1 = FIRST_BACKOFF;
+            return Ok(text);
+        }
+        let retry_after = retry_after(&headers);
+        match code.as_deref() {
+            Some(error::TIMESTAMP_EXPIRED) if endpoint.private => return Err(Sent::Resync),
+            Some(error::RATE_LIMITED | error::TRANSFER_RATE_LIMITED) => {
+                let wait = self.pause(budget, retry_after);
+                tracing::warn!(
+                    path = endpoint.path,
+                    ?wait,
+                    "OKX answered 50011 (rate limit); pausing this endpoint"
+                );
+                return Err(Sent::Venue(VenueError::RateLimited {
+                    retry_after: Some(wait),
+                }));
+            }
+            None if status == 429 => {
+                let wait = self.pause(budget, retry_after);
+                return Err(Sent::Venue(VenueError::RateLimited {
+                    retry_after: Some(wait),
+                }));
+            }
+            _ => {}
+        }
+        Err(Sent::Venue(error::from_answer(
+            status,
+            &text,
+            endpoint.effect,
+            retry_after,
+        )))
+    }
+
+    fn budget(&self, endpoint: &Endpoint) -> &Budget {
+        let index = ALL
+            .iter()
+            .position(|e| e.path == endpoint.path && e.method == endpoint.method)
+            .unwrap_or(0);
+        &self.budgets[index]
+    }
+
+    /// Pauses an endpoint after a 50011 and returns for how long.
+    fn pause(&self, budget: &Budget, retry_after: Option<Duration>) -> Duration {
+        let mut paused = budget.paused.lock().expect("budget lock");
+        let wait = retry_after.unwrap_or(paused.1);
+        paused.0 = Some(Instant::now() + wait);
+        paused.1 = (paused.1 * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    /// Refuses while the endpoint is paused; otherwise waits for the local budget.
+    async fn admit(&self, endpoint: &Endpoint, budget: &Budget) -> Result<(), VenueError> {
+        let now = Instant::now();
+        let paused = budget.paused.lock().expect("budget lock").0;
+        if let Some(until) = paused.filter(|t| *t > now) {
+            return Err(VenueError::RateLimited {
+                retry_after: Some(until - now),
+            });
+        }
+        match tokio::time::timeout(MAX_LOCAL_WAIT, budget.limiter.until_ready()).await {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                tracing::warn!(
+                    path = endpoint.path,
+                    "the local budget for this endpoint is spent"
+                );
+                Err(VenueError::RateLimited {
+                    retry_after: Some(MAX_LOCAL_WAIT),
+                })
+            }
+        }
+    }
+}
+
+/// A call's failure, with the one case `call` handles itself kept apart.
+enum Sent {
+    Venue(VenueError),
+    /// 50102: resync the clock and try once more.
+    Resync,
+}
+
+impl From<VenueError> for Sent {
+    fn from(error: VenueError) -> Self {
+        Sent::Venue(error)
+    }
+}
+
+impl From<Sent> for VenueError {
+    fn from(error: Sent) -> Self {
+        match error {
+            Sent::Venue(e) => e,
+            Sent::Resync => VenueError::Unreachable {
+                detail: "50102: timestamp refused even after measuring the clock again".into(),
+            },
+        }
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_follow_the_documented_limits() {
+        assert_eq!(
+            (TRANSFER.limit, TRANSFER.window),
+            (2, Duration::from_secs(1))
+        );
+        assert_eq!(TRANSFER.effect, Effect::MovesMoney);
+        assert_eq!(
+            (ACCOUNT_CONFIG.limit, ACCOUNT_CONFIG.window),
+            (5, Duration::from_secs(2))
+        );
+        assert_eq!(
+            (FUNDING_BALANCES.limit, FUNDING_BALANCES.window),
+            (6, Duration::from_secs(1))
+        );
+        let private: Vec<bool> = [SERVER_TIME, POSITION_TIERS, BALANCE]
+            .iter()
+            .map(|e| e.private)
+            .collect();
+        assert_eq!(private, [false, false, true]);
+    }
+
+    #[tokio::test]
+    async fn a_budget_never_lets_more_than_the_limit_into_one_window() {
+        for endpoint in ALL {
+            let budget = Budget::for_endpoint(&endpoint);
+            let started = Instant::now();
+            let mut admitted = 0;
+            while budget.limiter.check().is_ok() {
+                admitted += 1;
+            }
+            // The burst, then the refill over a whole window, stay within the limit.
+            let burst = admitted;
+            let refill = (endpoint.limit - burst).max(1);
+            assert!(
+                burst + refill <= endpoint.limit.max(2),
+                "{}: {burst} + {refill}",
+                endpoint.path
+            );
+            assert!(started.elapsed() < Duration::from_millis(100));
+        }
+    }
+}
