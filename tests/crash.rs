@@ -1,4 +1,4 @@
-//! The crash harness: the real binary, live against each mock venue (Binance, Bybit), killed
+//! The crash harness: the real binary, live against each mock venue (Binance, Bybit, OKX), killed
 //! with SIGKILL at seeded points around its transfers and restarted, over and over. Afterwards the mock's ledger must
 //! match the journal: no transfer twice, no transfer without its record, every cap respected.
 //!
@@ -16,6 +16,7 @@
 
 mod mock_binance;
 mod mock_bybit;
+mod mock_okx;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -30,14 +31,15 @@ use marginguard::failpoint;
 use marginguard::journal::{Journal, RescueStage};
 use mock_binance::MockBinance;
 use mock_bybit::MockBybit;
+use mock_okx::MockOkx;
 
 /// What the harness needs of a mock venue.
 trait CrashVenue {
     fn name(&self) -> &'static str;
     /// The `[accounts.<venue>]` table pointing the daemon at this mock, with its key in the
-    /// environment variables `MG_CRASH_KEY` and `MG_CRASH_SECRET`.
+    /// environment variables `MG_CRASH_KEY`, `MG_CRASH_SECRET` (and `MG_CRASH_PASSPHRASE`).
     fn venue_table(&self) -> String;
-    fn credentials(&self) -> (&'static str, &'static str);
+    fn credentials(&self) -> [(&'static str, &'static str); 3];
     fn set_mark(&self, mark: Decimal);
     /// Forgets the request counts: each child is a fresh process, and counts piling up across
     /// hundreds of them would hold calls no single daemon would make.
@@ -58,8 +60,8 @@ impl CrashVenue for MockBinance {
             url = self.url
         )
     }
-    fn credentials(&self) -> (&'static str, &'static str) {
-        (mock_binance::API_KEY, mock_binance::SECRET)
+    fn credentials(&self) -> [(&'static str, &'static str); 3] {
+        credentials(mock_binance::API_KEY, mock_binance::SECRET, "")
     }
     fn set_mark(&self, mark: Decimal) {
         self.with(|s| s.mark = mark);
@@ -91,8 +93,8 @@ impl CrashVenue for MockBybit {
             url = self.url
         )
     }
-    fn credentials(&self) -> (&'static str, &'static str) {
-        (mock_bybit::API_KEY, mock_bybit::SECRET)
+    fn credentials(&self) -> [(&'static str, &'static str); 3] {
+        credentials(mock_bybit::API_KEY, mock_bybit::SECRET, "")
     }
     fn set_mark(&self, mark: Decimal) {
         self.with(|s| s.mark = mark);
@@ -178,6 +180,51 @@ impl Tally {
     }
 }
 
+impl CrashVenue for MockOkx {
+    fn name(&self) -> &'static str {
+        "okx"
+    }
+    fn venue_table(&self) -> String {
+        format!(
+            "[accounts.okx]\nrest_url = \"{url}\"\napi_key_env = \"MG_CRASH_KEY\"\napi_secret_env = \"MG_CRASH_SECRET\"\npassphrase_env = \"MG_CRASH_PASSPHRASE\"\nrequest_timeout = \"2s\"\n",
+            url = self.url
+        )
+    }
+    fn credentials(&self) -> [(&'static str, &'static str); 3] {
+        credentials(mock_okx::API_KEY, mock_okx::SECRET, mock_okx::PASSPHRASE)
+    }
+    fn set_mark(&self, mark: Decimal) {
+        self.with(|s| s.mark = mark);
+    }
+    fn reset_usage(&self) {
+        self.with(|s| s.calls.clear());
+    }
+    fn hold_next_transfer_answer(&self) {
+        self.fail_next(
+            mock_okx::Route::Transfer,
+            mock_okx::Fault::Slow(Duration::from_secs(5)),
+        );
+    }
+    fn clear_faults(&self) {
+        self.with(|s| s.faults.clear());
+    }
+    fn transfer_amounts(&self) -> Vec<Decimal> {
+        self.ledger().iter().map(|row| row.amount).collect()
+    }
+}
+
+fn credentials(
+    key: &'static str,
+    secret: &'static str,
+    passphrase: &'static str,
+) -> [(&'static str, &'static str); 3] {
+    [
+        ("MG_CRASH_KEY", key),
+        ("MG_CRASH_SECRET", secret),
+        ("MG_CRASH_PASSPHRASE", passphrase),
+    ]
+}
+
 fn write_config(dir: &Path, mock: &dyn CrashVenue) -> PathBuf {
     let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml");
     let config = format!(
@@ -208,13 +255,11 @@ cooldown = "0s"
 }
 
 fn spawn(config: &Path, mock: &dyn CrashVenue, armed: Option<&str>) -> Child {
-    let (key, secret) = mock.credentials();
     let mut command = Command::new(env!("CARGO_BIN_EXE_marginguard"));
     command
         .args(["run", "--ticks", "1", "--config"])
         .arg(config)
-        .env("MG_CRASH_KEY", key)
-        .env("MG_CRASH_SECRET", secret)
+        .envs(mock.credentials())
         .env("RUST_LOG", "error")
         .env_remove(failpoint::ENV)
         .stdout(Stdio::null())
@@ -311,10 +356,10 @@ fn run_chain(runtime: &tokio::runtime::Runtime, seed: u64, tally: &mut Tally) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     // Alternate venues chain by chain, from the same starting book.
     let (wallet, reserve) = (Decimal::from(6_000), Decimal::from(10_000));
-    let mock: Box<dyn CrashVenue> = if seed % 2 == 0 {
-        Box::new(runtime.block_on(MockBybit::start(wallet, reserve)))
-    } else {
-        Box::new(runtime.block_on(MockBinance::start(wallet, reserve)))
+    let mock: Box<dyn CrashVenue> = match seed % 3 {
+        0 => Box::new(runtime.block_on(MockOkx::start(wallet, reserve))),
+        1 => Box::new(runtime.block_on(MockBinance::start(wallet, reserve))),
+        _ => Box::new(runtime.block_on(MockBybit::start(wallet, reserve))),
     };
     let mock = mock.as_ref();
     let dir = std::env::temp_dir().join(format!("mg-crash-{}-{seed}", std::process::id()));
@@ -446,8 +491,8 @@ fn killed_at_any_point_the_daemon_never_pays_twice_nor_forgets() {
     assert_eq!(tally.open_rows_left, 0, "{tally:?}");
     assert_eq!(
         tally.venues.len(),
-        2,
-        "both venues were exercised: {tally:?}"
+        3,
+        "every venue was exercised: {tally:?}"
     );
     for point in POINTS {
         assert!(
