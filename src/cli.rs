@@ -9,6 +9,8 @@ use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
 use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::journal::{dry_run_path, Journal, JournalError};
+use crate::plot;
+use crate::replay::{self, Contender, Overrides, Run};
 use crate::report::{self, SummaryRow, TimelineOptions};
 use crate::venue::sim::{Scenario, SimVenue};
 use crate::wiring::{self, Mode, SimHandle};
@@ -27,6 +29,9 @@ pub enum CliError {
     /// it could spend twice.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The command line asks for something that cannot be done.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// `config/demo.toml`, found from the working folder or, failing that, from the source tree
@@ -161,13 +166,10 @@ fn rehearsal_report(
 
 fn account_heading(account: &AccountConfig) -> String {
     format!(
-        "account {} — {}\n  caps: {} per rescue, {} per 24 h, keep {} in reserve, cooldown {}; polls every {}\n",
+        "account {} — {}\n  caps: {}; polls every {}\n",
         account.name,
         strategy_line(&account.strategy),
-        report::money(account.caps.max_per_rescue),
-        report::money(account.caps.max_per_day),
-        report::money(account.caps.keep_at_least),
-        config::literal::format_duration(account.caps.cooldown),
+        caps_line(&account.caps),
         config::literal::format_duration(account.poll_interval),
     )
 }
@@ -199,87 +201,172 @@ pub fn replay_without_bot(scenario: &Scenario) -> crate::venue::sim::SimOutcome 
     SimVenue::new(scenario.clone(), clock).finish()
 }
 
-/// `simulate`: one scenario, one strategy, with the bot or without it.
-pub async fn simulate(
-    scenario_path: &Path,
-    strategy_path: &Path,
-    no_bot: bool,
-) -> Result<String, CliError> {
-    let scenario = Scenario::load(scenario_path)?;
-    let strategy = config::strategy::load(strategy_path)?;
-    let account = AccountConfig {
-        name: if no_bot {
-            "no-bot".into()
-        } else {
-            "bot".into()
-        },
-        poll_interval: scenario.poll_interval,
-        caps: if no_bot {
-            // Watching only: caps of zero mean the engine can never move anything.
-            Caps {
-                max_per_rescue: crate::money::Usdt::ZERO,
-                max_per_day: crate::money::Usdt::ZERO,
-                keep_at_least: crate::money::Usdt::ZERO,
-                cooldown: Duration::ZERO,
-            }
-        } else {
-            scenario.caps.clone()
-        },
-        strategy,
-        strategy_path: strategy_path.to_path_buf(),
-        unknown_outcome_grace: config::DEFAULT_UNKNOWN_OUTCOME_GRACE,
-        venue: VenueConfig::Sim {
-            scenario: Box::new(scenario.clone()),
-            scenario_path: scenario_path.to_path_buf(),
-            speed: None,
-        },
-    };
-    let (sender, mut receiver) = mpsc::unbounded_channel();
-    // Simulated accounts journal in memory: the path is never opened.
-    let wired = wiring::wire(
-        std::slice::from_ref(&account),
-        Path::new(config::DEFAULT_JOURNAL),
-        Mode::DryRun,
-        Some(sender),
-    )?;
-    run_accounts(wired.runners, std::future::pending(), SHUTDOWN_GRACE).await;
-    let mut events = Vec::new();
-    while let Some(event) = receiver.recv().await {
-        events.push(event);
+/// What `simulate` was asked for.
+#[derive(Debug, Clone)]
+pub struct SimulateRequest {
+    pub scenarios: Vec<PathBuf>,
+    pub strategies: Vec<PathBuf>,
+    pub no_bot: bool,
+    /// Add the brink rule and the seed ladder to every scenario's rows.
+    pub baselines: bool,
+    pub overrides: Overrides,
+    pub format: OutputFormat,
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// `simulate`: one scenario with one strategy prints its timeline; anything more prints the
+/// comparison table (every run beside no bot and the hindsight oracle).
+pub async fn simulate(request: &SimulateRequest) -> Result<String, CliError> {
+    let scenarios = request
+        .scenarios
+        .iter()
+        .map(|path| Ok(request.overrides.apply(&Scenario::load(path)?)))
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let strategies = request
+        .strategies
+        .iter()
+        .map(|path| config::strategy::load(path))
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    if strategies.is_empty() && !request.no_bot {
+        return Err(CliError::Usage(
+            "give at least one --strategy, or --no-bot to replay the day alone".into(),
+        ));
     }
-    let handle = &wired.sims[0];
-    let outcome = handle.venue.finish();
-    let mut out = report::scenario_heading(&scenario);
-    out.push('\n');
-    if no_bot {
-        out.push_str("without the bot (metrics shown for the strategy's levels; nothing moves)\n");
+    let detailed = scenarios.len() == 1
+        && strategies.len() <= 1
+        && !request.baselines
+        && request.format == OutputFormat::Table;
+    let mut contenders = vec![Contender::NoBot];
+    if request.baselines {
+        contenders.push(Contender::Bot(replay::brink_rule()));
+        contenders.push(Contender::Bot(shipped_strategy("seed-ladder")?));
+    }
+    contenders.extend(strategies.iter().cloned().map(Contender::Bot));
+    let quiet = detailed || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let runs = replay::replay_all(&scenarios, &contenders, |done, total| {
+        if !quiet {
+            progress_bar(done, total);
+        }
+    })
+    .await;
+    if let Some(path) = &request.plot {
+        write_plot(path, &runs, &strategies)?;
+    }
+    if detailed {
+        return Ok(simulate_one(&scenarios[0], strategies.first(), &runs));
+    }
+    Ok(match request.format {
+        OutputFormat::Table => report::comparison(&runs),
+        OutputFormat::Csv => report::comparison_csv(&runs),
+        OutputFormat::Json => report::comparison_json(&runs),
+    })
+}
+
+/// A shipped strategy by name, from the source tree's `strategies/` (a baseline).
+fn shipped_strategy(name: &str) -> Result<Strategy, CliError> {
+    let local = PathBuf::from(format!("strategies/{name}.toml"));
+    let path = if local.exists() {
+        local
     } else {
-        out.push_str(&account_heading(&account));
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("strategies/{name}.toml"))
+    };
+    Ok(config::strategy::load(&path)?)
+}
+
+fn progress_bar(done: usize, total: usize) {
+    let width = 30;
+    let filled = done * width / total.max(1);
+    eprint!(
+        "\r  [{}{}] {done}/{total} runs",
+        "#".repeat(filled),
+        ".".repeat(width - filled)
+    );
+    if done == total {
+        eprintln!();
     }
-    let event_refs: Vec<&Event> = events.iter().collect();
+}
+
+fn write_plot(path: &Path, runs: &[Run], strategies: &[Strategy]) -> Result<(), CliError> {
+    let Some(strategy) = strategies.first() else {
+        return Err(CliError::Usage("--plot needs a --strategy to draw".into()));
+    };
+    let run = runs
+        .iter()
+        .find(|r| r.contender == strategy.name)
+        .expect("every strategy was replayed");
+    let no_bot = runs
+        .iter()
+        .find(|r| r.scenario == run.scenario && r.contender == "no bot");
+    let svg = plot::svg(run, no_bot, strategy);
+    plot::write(path, &svg).map_err(|e| CliError::Usage(format!("--plot {}: {e}", path.display())))
+}
+
+/// The detailed view of one scenario and (at most) one strategy: timeline and summary.
+fn simulate_one(scenario: &Scenario, strategy: Option<&Strategy>, runs: &[Run]) -> String {
+    let no_bot_run = runs.iter().find(|r| r.contender == "no bot");
+    let bot_run = strategy.and_then(|s| runs.iter().find(|r| r.contender == s.name));
+    let shown = bot_run
+        .or(no_bot_run)
+        .expect("the no-bot run is always made");
+    let mut out = report::scenario_heading(scenario);
+    out.push('\n');
+    match strategy {
+        Some(strategy) => out.push_str(&format!(
+            "{}\n  caps: {}; polls every {}\n",
+            strategy_line(strategy),
+            caps_line(&scenario.caps_or_reserve()),
+            config::literal::format_duration(scenario.poll_interval)
+        )),
+        None => out.push_str("without the bot (nothing moves)\n"),
+    }
+    let events: Vec<&Event> = shown.events.iter().collect();
     let mut timeline = report::timeline(
-        &event_refs,
-        report::liquidation_row(&outcome),
+        &events,
+        report::liquidation_row(&shown.outcome),
         TimelineOptions::default(),
     );
-    if no_bot {
+    if bot_run.is_none() {
         timeline = strip_actions(&timeline);
     }
     out.push_str(&timeline);
     let mut rows = Vec::new();
-    if !no_bot {
+    if let Some(run) = bot_run {
         rows.push(SummaryRow {
-            label: format!("bot ({})", account.strategy.name),
-            outcome,
+            label: format!("bot ({})", run.contender),
+            outcome: run.outcome.clone(),
         });
     }
-    rows.push(SummaryRow {
-        label: "no bot".into(),
-        outcome: replay_without_bot(&scenario),
-    });
+    if let Some(run) = no_bot_run {
+        rows.push(SummaryRow {
+            label: "no bot".into(),
+            outcome: run.outcome.clone(),
+        });
+    }
     out.push_str("\nsummary\n");
     out.push_str(&report::summary(&rows));
-    Ok(out)
+    out.push_str(&format!(
+        "  hindsight oracle: {} USDT moved in at the start would have avoided liquidation ({} USDT in the reserve)\n",
+        report::money(shown.oracle),
+        report::money(shown.reserve)
+    ));
+    out
+}
+
+fn caps_line(caps: &Caps) -> String {
+    format!(
+        "{} per rescue, {} per 24 h, keep {} in reserve, cooldown {}",
+        report::money(caps.max_per_rescue),
+        report::money(caps.max_per_day),
+        report::money(caps.keep_at_least),
+        config::literal::format_duration(caps.cooldown),
+    )
 }
 
 /// Without a bot the action column would only say what a bot would have done; drop it.
@@ -426,4 +513,97 @@ pub fn history(config: &Config, dry_run: bool) -> Result<String, CliError> {
         },
         report::history(&records)
     ))
+}
+
+/// What `sweep` was asked for.
+#[derive(Debug, Clone)]
+pub struct SweepRequest {
+    pub scenarios: Vec<PathBuf>,
+    pub strategy: PathBuf,
+    pub triggers: Vec<crate::money::Ratio>,
+    pub refills: Vec<crate::money::Ratio>,
+    /// Reserves as multiples of each scenario's hindsight oracle; empty: the scenarios' own.
+    pub reserve_multiples: Vec<rust_decimal::Decimal>,
+    pub overrides: Overrides,
+    pub format: OutputFormat,
+}
+
+/// `sweep`: a grid of strategy variants × reserves × scenarios, replayed in parallel, reduced to
+/// survival against reserve spent with its frontier marked.
+pub async fn sweep(request: &SweepRequest) -> Result<String, CliError> {
+    let scenarios = request
+        .scenarios
+        .iter()
+        .map(|path| Ok(request.overrides.apply(&Scenario::load(path)?)))
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let base = config::strategy::load(&request.strategy)?;
+    let triggers = if request.triggers.is_empty() {
+        vec![base.levels.top_up_below]
+    } else {
+        request.triggers.clone()
+    };
+    let refills = if request.refills.is_empty() {
+        vec![base.levels.target - base.levels.top_up_below]
+    } else {
+        request.refills.clone()
+    };
+    let mut contenders = Vec::new();
+    for trigger in &triggers {
+        for refill in &refills {
+            let strategy = replay::variant(&base, *trigger, *refill).map_err(|e| {
+                CliError::Usage(format!(
+                    "trigger {} with refill {}: {e}",
+                    trigger.percent(),
+                    refill.percent()
+                ))
+            })?;
+            contenders.push(Contender::Bot(strategy));
+        }
+    }
+    let multiples: Vec<Option<rust_decimal::Decimal>> = if request.reserve_multiples.is_empty() {
+        vec![None]
+    } else {
+        request
+            .reserve_multiples
+            .iter()
+            .copied()
+            .map(Some)
+            .collect()
+    };
+    let total = multiples.len() * scenarios.len() * contenders.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut runs = Vec::with_capacity(total);
+    for multiple in &multiples {
+        let funded: Vec<Scenario> = scenarios
+            .iter()
+            .map(|s| with_reserve_multiple(s, *multiple))
+            .collect();
+        let batch = replay::replay_all(&funded, &contenders, |_, _| {
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if show {
+                progress_bar(finished, total);
+            }
+        })
+        .await;
+        runs.extend(batch.into_iter().map(|run| (*multiple, run)));
+    }
+    let points = replay::frontier(&runs);
+    Ok(match request.format {
+        OutputFormat::Table => report::sweep_table(&points, scenarios.len()),
+        OutputFormat::Csv => report::sweep_csv(&points),
+        OutputFormat::Json => report::sweep_json(&points),
+    })
+}
+
+/// The scenario with its reserve set to `multiple` × its hindsight oracle (at least one
+/// transfer step, so a day that needs nothing still has a reserve to spend).
+fn with_reserve_multiple(scenario: &Scenario, multiple: Option<rust_decimal::Decimal>) -> Scenario {
+    let mut s = scenario.clone();
+    if let Some(m) = multiple {
+        let oracle = crate::venue::sim::path::oracle_reserve(scenario);
+        s.reserve = crate::money::Usdt((oracle.0 * m).round_dp(2)).max(s.transfer_step);
+        s.caps = None;
+    }
+    s
 }

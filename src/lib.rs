@@ -9,6 +9,8 @@ pub mod engine;
 pub mod failpoint;
 pub mod journal;
 pub mod money;
+pub mod plot;
+pub mod replay;
 pub mod report;
 pub mod time;
 pub mod venue;

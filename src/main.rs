@@ -56,16 +56,99 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Replay one scenario with one strategy and print the timeline and outcome.
+    /// Replay real days: one scenario with one strategy prints its timeline; several print a
+    /// table beside no bot and the hindsight oracle.
     Simulate {
-        #[arg(long)]
-        scenario: PathBuf,
-        #[arg(long)]
-        strategy: PathBuf,
-        /// Replay the day without the bot.
+        /// Scenario files (several allowed: `--scenario scenarios/*.toml`).
+        #[arg(long, num_args = 1.., required = true)]
+        scenario: Vec<PathBuf>,
+        /// Strategy files (several allowed).
+        #[arg(long, num_args = 1..)]
+        strategy: Vec<PathBuf>,
+        /// Replay the day without the bot only.
         #[arg(long)]
         no_bot: bool,
+        /// Add the baselines: top up only at the brink (buffer < 2 %) and the seed ladder.
+        #[arg(long)]
+        baselines: bool,
+        /// Override every scenario's poll interval (e.g. 30s).
+        #[arg(long, value_parser = parse_duration_arg)]
+        poll_interval: Option<std::time::Duration>,
+        /// Override every scenario's transfer settlement latency (e.g. 2m).
+        #[arg(long, value_parser = parse_duration_arg)]
+        settlement: Option<std::time::Duration>,
+        /// Override every scenario's reserve (USDT).
+        #[arg(long, value_parser = parse_money_arg)]
+        reserve: Option<marginguard::money::Usdt>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Write a chart of the first strategy on the first scenario (.svg, or .png).
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
+    /// Replay a grid of strategy variants × reserves × scenarios on all cores and report
+    /// survival against reserve spent, with the frontier marked.
+    Sweep {
+        #[arg(long, num_args = 1.., required = true)]
+        scenario: Vec<PathBuf>,
+        /// The strategy whose levels are varied.
+        #[arg(long)]
+        strategy: PathBuf,
+        /// Trigger levels to try (e.g. 0.05,0.06,0.08 or 5%,8%).
+        #[arg(long, value_delimiter = ',', value_parser = parse_ratio_arg)]
+        trigger: Vec<marginguard::money::Ratio>,
+        /// How far above the trigger to refill (target − trigger).
+        #[arg(long, value_delimiter = ',', value_parser = parse_ratio_arg)]
+        refill: Vec<marginguard::money::Ratio>,
+        /// Reserves as multiples of each day's hindsight oracle (e.g. 1,1.25,1.5).
+        #[arg(long, value_delimiter = ',', value_parser = parse_decimal_arg)]
+        reserve_multiple: Vec<rust_decimal::Decimal>,
+        #[arg(long, value_parser = parse_duration_arg)]
+        poll_interval: Option<std::time::Duration>,
+        #[arg(long, value_parser = parse_duration_arg)]
+        settlement: Option<std::time::Duration>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn parse_ratio_arg(raw: &str) -> Result<marginguard::money::Ratio, String> {
+    marginguard::config::literal::parse_ratio(raw)
+}
+
+fn parse_decimal_arg(raw: &str) -> Result<rust_decimal::Decimal, String> {
+    marginguard::money::parse_decimal(raw).map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn output_format(format: Format) -> cli::OutputFormat {
+    match format {
+        Format::Table => cli::OutputFormat::Table,
+        Format::Csv => cli::OutputFormat::Csv,
+        Format::Json => cli::OutputFormat::Json,
+    }
+}
+
+fn parse_duration_arg(raw: &str) -> Result<std::time::Duration, String> {
+    marginguard::config::literal::parse_duration(raw)
+}
+
+fn parse_money_arg(raw: &str) -> Result<marginguard::money::Usdt, String> {
+    raw.parse::<marginguard::money::Usdt>()
+        .map_err(|e| e.to_string())
+        .and_then(|m| {
+            if m.is_sign_negative() {
+                Err("must not be negative".into())
+            } else {
+                Ok(m)
+            }
+        })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,11 +218,54 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             scenario,
             strategy,
             no_bot,
+            baselines,
+            poll_interval,
+            settlement,
+            reserve,
+            format: output,
+            plot,
         } => {
-            // Without a bot the engine only watches, with caps of zero; its "cannot top up"
-            // errors would be noise, so logs are off unless asked for.
-            init_logging(format, verbose, if no_bot { "off" } else { "error" });
-            Ok(cli::simulate(&scenario, &strategy, no_bot).await?)
+            init_logging(format, verbose, "off");
+            let request = cli::SimulateRequest {
+                scenarios: scenario,
+                strategies: if no_bot { Vec::new() } else { strategy },
+                no_bot,
+                baselines,
+                overrides: marginguard::replay::Overrides {
+                    poll_interval,
+                    settlement,
+                    reserve,
+                },
+                format: output_format(output),
+                plot,
+            };
+            Ok(cli::simulate(&request).await?)
+        }
+        Command::Sweep {
+            scenario,
+            strategy,
+            trigger,
+            refill,
+            reserve_multiple,
+            poll_interval,
+            settlement,
+            format: output,
+        } => {
+            init_logging(format, verbose, "off");
+            let request = cli::SweepRequest {
+                scenarios: scenario,
+                strategy,
+                triggers: trigger,
+                refills: refill,
+                reserve_multiples: reserve_multiple,
+                overrides: marginguard::replay::Overrides {
+                    poll_interval,
+                    settlement,
+                    reserve: None,
+                },
+                format: output_format(output),
+            };
+            Ok(cli::sweep(&request).await?)
         }
     }
 }
@@ -152,6 +278,10 @@ fn report_error(error: anyhow::Error) -> ExitCode {
         }
         Some(CliError::Refused(message)) => {
             eprintln!("{message}");
+            ExitCode::from(2)
+        }
+        Some(CliError::Usage(message)) => {
+            eprintln!("error: {message}");
             ExitCode::from(2)
         }
         Some(CliError::Journal(e)) => {

@@ -181,12 +181,25 @@ pub fn timeline(
         let index = rows.partition_point(|(t, _)| *t <= at);
         rows.insert(index, (at, format!("{:<50}{text}", "")));
     }
+    // A replay over several days needs the date on every row; one day needs only the time.
+    let span_days = match (rows.first(), rows.last()) {
+        (Some((first, _)), Some((last, _))) => last.since(*first).as_secs() / 86_400,
+        _ => 0,
+    };
+    let stamp = |at: Timestamp| {
+        if span_days > 0 {
+            format!("{} {}", &at.date()[5..], at.hh_mm_ss())
+        } else {
+            at.hh_mm_ss()
+        }
+    };
+    let width = if span_days > 0 { 14 } else { 8 };
     let mut out = format!(
-        "  {:<8} {:>20} {:>8} {:>8} {:>9}  {}\n",
+        "  {:<width$} {:>20} {:>8} {:>8} {:>9}  {}\n",
         "time", "mark", "buffer", "cushion", "liq.dist", "action"
     );
     for (at, row) in rows {
-        let _ = writeln!(out, "  {:<8} {row}", at.hh_mm_ss());
+        let _ = writeln!(out, "  {:<width$} {row}", stamp(at));
     }
     out
 }
@@ -375,6 +388,187 @@ pub fn history(records: &[crate::journal::RescueRecord]) -> String {
         );
     }
     out
+}
+
+/// The outcome of a run in a few words.
+fn outcome_words(o: &SimOutcome) -> String {
+    match &o.liquidated {
+        Some(l) => format!("LIQUIDATED {} {}", &l.at.date()[5..], l.at.hh_mm()),
+        None if o.complete => "survived".into(),
+        None => format!("stopped {} {}", &o.as_of.date()[5..], o.as_of.hh_mm()),
+    }
+}
+
+/// Every run beside the others on its day: outcome, lowest buffer, reserve spent, top-ups,
+/// and the hindsight oracle's reserve for that day.
+pub fn comparison(runs: &[crate::replay::Run]) -> String {
+    let mut out = format!(
+        "  {:<52} {:<22} {:<22} {:>9} {:>12} {:>7} {:>12} {:>12}\n",
+        "scenario", "run", "outcome", "low buf.", "spent", "top-ups", "oracle", "reserve"
+    );
+    let mut previous = "";
+    for run in runs {
+        let o = &run.outcome;
+        let scenario = if run.scenario == previous {
+            ""
+        } else {
+            run.scenario.as_str()
+        };
+        previous = &run.scenario;
+        let _ = writeln!(
+            out,
+            "  {:<52} {:<22} {:<22} {:>9} {:>12} {:>7} {:>12} {:>12}",
+            truncate(scenario, 52),
+            truncate(&run.contender, 22),
+            outcome_words(o),
+            o.lowest_buffer.0.to_string(),
+            money(o.reserve_spent),
+            o.top_ups,
+            money(run.oracle),
+            money(run.reserve),
+        );
+    }
+    out.push_str(
+        "\n  oracle: the least reserve that, moved into the futures wallet at the start, avoids liquidation on that day (exact, from the path)\n  low buf.: the lowest margin-ratio buffer (1 − maintenance/equity) at any 15-second sub-step\n",
+    );
+    out
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(width - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+const CSV_HEADER: &str = "scenario,run,survived,liquidated_at,lowest_buffer,reserve_spent,top_ups,oracle_reserve,reserve";
+
+/// The comparison as CSV (exact decimals, ISO instants).
+pub fn comparison_csv(runs: &[crate::replay::Run]) -> String {
+    let mut out = format!("{CSV_HEADER}\n");
+    for run in runs {
+        let o = &run.outcome;
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
+            csv_field(&run.scenario),
+            csv_field(&run.contender),
+            o.liquidated.is_none() && o.complete,
+            o.liquidated
+                .as_ref()
+                .map(|l| l.at.to_string())
+                .unwrap_or_default(),
+            o.lowest_buffer
+                .0
+                .ratio()
+                .map(|r| r.0.to_string())
+                .unwrap_or_default(),
+            o.reserve_spent,
+            o.top_ups,
+            run.oracle,
+            run.reserve,
+        );
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The comparison as JSON: one object per run; money and ratios as decimal strings.
+pub fn comparison_json(runs: &[crate::replay::Run]) -> String {
+    let rows: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|run| {
+            let o = &run.outcome;
+            serde_json::json!({
+                "scenario": run.scenario,
+                "run": run.contender,
+                "survived": o.liquidated.is_none() && o.complete,
+                "liquidated_at": o.liquidated.as_ref().map(|l| l.at.to_string()),
+                "lowest_buffer": o.lowest_buffer.0.ratio().map(|r| r.0.to_string()),
+                "lowest_liquidation_distance": o.lowest_distance.0.ratio().map(|r| r.0.to_string()),
+                "reserve_spent": o.reserve_spent.to_string(),
+                "top_ups": o.top_ups,
+                "oracle_reserve": run.oracle.to_string(),
+                "reserve": run.reserve.to_string(),
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&rows).expect("plain values serialize");
+    text.push('\n');
+    text
+}
+
+/// A sweep's points: survival against reserve spent, the frontier starred.
+pub fn sweep_table(points: &[crate::replay::SweepPoint], scenarios: usize) -> String {
+    let mut out = format!(
+        "  {:<40} {:>10} {:>10} {:>16}  frontier\n",
+        "strategy variant", "reserve", "survived", "reserve spent"
+    );
+    for p in points {
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>10} {:>10} {:>16}  {}",
+            truncate(&p.strategy, 40),
+            p.reserve_multiple
+                .map(|m| format!("{m}× oracle"))
+                .unwrap_or_else(|| "scenario".into()),
+            format!("{}/{}", p.survived, p.runs),
+            money(p.spent),
+            if p.on_frontier { "*" } else { "" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n  {scenarios} scenario(s) per point; * = on the frontier: no other point survives as often for less reserve spent"
+    );
+    out
+}
+
+pub fn sweep_csv(points: &[crate::replay::SweepPoint]) -> String {
+    let mut out = "strategy,reserve_multiple,survived,runs,reserve_spent,frontier\n".to_string();
+    for p in points {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            csv_field(&p.strategy),
+            p.reserve_multiple
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            p.survived,
+            p.runs,
+            p.spent,
+            p.on_frontier
+        );
+    }
+    out
+}
+
+pub fn sweep_json(points: &[crate::replay::SweepPoint]) -> String {
+    let rows: Vec<serde_json::Value> = points
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "strategy": p.strategy,
+                "reserve_multiple": p.reserve_multiple.map(|m| m.to_string()),
+                "survived": p.survived,
+                "runs": p.runs,
+                "reserve_spent": p.spent.to_string(),
+                "frontier": p.on_frontier,
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&rows).expect("plain values serialize");
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]

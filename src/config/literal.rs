@@ -87,7 +87,8 @@ impl<'de> Deserialize<'de> for RatioLit {
     }
 }
 
-fn parse_ratio(raw: &str) -> Result<Ratio, String> {
+/// `0.08`, `8%` → 0.08.
+pub fn parse_ratio(raw: &str) -> Result<Ratio, String> {
     let trimmed = raw.trim();
     let (number, scale) = match trimmed.strip_suffix('%') {
         Some(n) => (n.trim(), Decimal::ONE_HUNDRED),

@@ -32,7 +32,19 @@ pub struct Caps {
     pub cooldown: Duration,
 }
 
-/// What has already been spent; the engine keeps it (later: the journal).
+impl Caps {
+    /// Caps that allow nothing: an engine that only watches.
+    pub fn nothing() -> Caps {
+        Caps {
+            max_per_rescue: Usdt::ZERO,
+            max_per_day: Usdt::ZERO,
+            keep_at_least: Usdt::ZERO,
+            cooldown: Duration::ZERO,
+        }
+    }
+}
+
+/// What has already been spent; the engine reads it from the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RescueState {
     /// Sent but not yet seen to land. Any amount here blocks a new top-up.

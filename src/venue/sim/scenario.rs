@@ -38,8 +38,25 @@ struct RawPosition {
     leverage: RatioLit,
     notional: Option<MoneyLit>,
     size: Option<MoneyLit>,
-    klines: String,
+    /// One file, or consecutive days as a list of files.
+    klines: KlineFiles,
     tiers: Option<Vec<RawTier>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum KlineFiles {
+    One(String),
+    Days(Vec<String>),
+}
+
+impl KlineFiles {
+    fn paths(&self) -> Vec<&str> {
+        match self {
+            KlineFiles::One(path) => vec![path.as_str()],
+            KlineFiles::Days(paths) => paths.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +86,8 @@ pub struct Scenario {
     pub positions: Vec<ScenarioPosition>,
     /// What `simulate` uses when no account config is given.
     pub poll_interval: Duration,
-    pub caps: Caps,
+    /// The scenario's own caps; `None` lets a replay spend the whole reserve.
+    pub caps: Option<Caps>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +111,16 @@ impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
         let raw: RawScenario = load_toml(path)?;
         build(path, raw)
+    }
+
+    /// The caps a replay uses: the scenario's own, or the whole reserve.
+    pub fn caps_or_reserve(&self) -> Caps {
+        self.caps.clone().unwrap_or(Caps {
+            max_per_rescue: self.reserve,
+            max_per_day: self.reserve,
+            keep_at_least: Usdt::ZERO,
+            cooldown: Duration::ZERO,
+        })
     }
 
     pub fn start(&self) -> Timestamp {
@@ -136,12 +164,6 @@ fn build(path: &Path, raw: RawScenario) -> Result<Scenario, ConfigError> {
         positions.push(build_position(path, index, position)?);
     }
     check_same_minutes(path, &positions)?;
-    let default_caps = Caps {
-        max_per_rescue: raw.reserve.0,
-        max_per_day: raw.reserve.0,
-        keep_at_least: Usdt::ZERO,
-        cooldown: Duration::ZERO,
-    };
     let (poll_interval, caps) = match &raw.bot {
         Some(bot) => (
             bot.poll_interval.map(|d| d.0),
@@ -168,7 +190,7 @@ fn build(path: &Path, raw: RawScenario) -> Result<Scenario, ConfigError> {
             .unwrap_or(Usdt(Decimal::new(1, 2))),
         positions,
         poll_interval: poll_interval.unwrap_or(Duration::from_secs(60)),
-        caps: caps.unwrap_or(default_caps),
+        caps,
     })
 }
 
@@ -197,14 +219,36 @@ fn build_position(
             format!("must lie in (0, 200], got {leverage}"),
         ));
     }
-    let klines_path = relative_to(path, &raw.klines);
-    let bars = load_klines(&klines_path).map_err(|e| {
-        ConfigError::new(
+    let files = raw.klines.paths();
+    if files.is_empty() {
+        return Err(ConfigError::new(
             path,
             key("klines"),
-            format!("{}: {e}", klines_path.display()),
-        )
-    })?;
+            "name at least one kline file",
+        ));
+    }
+    let mut bars: Vec<Bar> = Vec::new();
+    for file in &files {
+        let file_path = relative_to(path, file);
+        let day = load_klines(&file_path).map_err(|e| {
+            ConfigError::new(path, key("klines"), format!("{}: {e}", file_path.display()))
+        })?;
+        if let (Some(last), Some(first)) = (bars.last(), day.first()) {
+            if first.open_time.as_millis() - last.open_time.as_millis() != super::market::MINUTE_MS
+            {
+                return Err(ConfigError::new(
+                    path,
+                    key("klines"),
+                    format!(
+                        "{} does not start the minute after the file before it ends; list consecutive days in order",
+                        file_path.display()
+                    ),
+                ));
+            }
+        }
+        bars.extend(day);
+    }
+    let klines_path = relative_to(path, files[0]);
     let entry = bars[0].open;
     let magnitude =
         match (raw.notional, raw.size) {
