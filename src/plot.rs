@@ -100,17 +100,41 @@ impl Scale {
     }
 }
 
+/// Draws a series, one point per pixel column at most (its lowest and highest value there):
+/// a day of 10-second ticks would otherwise write eight thousand points per line.
 fn polyline(out: &mut String, xs: &[i64], ys: &[Option<f64>], scale: &Scale, style: &str) {
     let mut points = String::new();
+    let mut column: Option<(i64, f64, f64)> = None;
+    let emit = |points: &mut String, (px, low, high): (i64, f64, f64)| {
+        let x = px as f64;
+        let _ = write!(points, "{x:.0},{:.1} ", scale.y(low));
+        if high != low {
+            let _ = write!(points, "{x:.0},{:.1} ", scale.y(high));
+        }
+    };
     for (t, v) in xs.iter().zip(ys) {
         match v {
             Some(v) if v.is_finite() => {
-                let _ = write!(points, "{:.1},{:.1} ", scale.x(*t), scale.y(*v));
+                let px = scale.x(*t).round() as i64;
+                column = match column {
+                    Some((c, low, high)) if c == px => Some((c, low.min(*v), high.max(*v))),
+                    Some(done) => {
+                        emit(&mut points, done);
+                        Some((px, *v, *v))
+                    }
+                    None => Some((px, *v, *v)),
+                };
             }
             _ => {
+                if let Some(done) = column.take() {
+                    emit(&mut points, done);
+                }
                 flush(out, &mut points, style);
             }
         }
+    }
+    if let Some(done) = column.take() {
+        emit(&mut points, done);
     }
     flush(out, &mut points, style);
 }

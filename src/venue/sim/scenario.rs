@@ -252,7 +252,10 @@ fn build_position(
     let entry = bars[0].open;
     let magnitude =
         match (raw.notional, raw.size) {
-            (Some(notional), None) => notional.0 .0 / entry.0,
+            // A real order is a whole number of lots; 10⁻⁶ base units is finer than any
+            // venue's lot step, and short numbers keep the replay's arithmetic fast.
+            (Some(notional), None) => (notional.0 .0 / entry.0)
+                .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::ToZero),
             (None, Some(size)) => size.0 .0,
             _ => return Err(ConfigError::new(
                 path,
