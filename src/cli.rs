@@ -414,12 +414,15 @@ pub async fn check(config: Config) -> Result<String, CliError> {
             )),
             Ok(p) => {
                 out.push_str(&format!(
-                    "  key: withdraw {}, transfer {}, IP-restricted {}{}\n",
+                    "  key: withdraw {}, transfer {}, IP-restricted {}\n",
                     yes_no(p.can_withdraw),
                     yes_no(p.can_transfer),
                     yes_no(p.ip_restricted),
-                    p.notes.iter().map(|n| format!("; {n}")).collect::<String>()
                 ));
+                // One note a line: account-mode explanations run long.
+                for note in &p.notes {
+                    out.push_str(&format!("    - {note}\n"));
+                }
                 // A dry run never moves money, so it may watch with a key that cannot.
                 if !p.can_transfer && config.dry_run {
                     out.push_str("  warning: the key cannot transfer into the futures wallet; fine for a dry run, refused live\n");
