@@ -463,14 +463,14 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                 let decision = decide(&situation, &account.strategy, &account.caps);
                 let m = decision.metrics;
                 out.push_str(&format!(
-                    "  equity {} USDT, maintenance {} USDT, reserve {} USDT\n  buffer {}, cushion {}, liquidation distance {}; the bot would: {:?}\n",
+                    "  equity {} USDT, maintenance {} USDT, reserve {} USDT\n  buffer {}, cushion {}, liquidation distance {}; the bot would: {}\n",
                     report::money(snapshot.account.equity),
                     report::money(snapshot.account.maintenance),
                     report::money(snapshot.reserve_available),
                     m.buffer,
                     m.cushion,
                     m.distance,
-                    decision.action
+                    report::action_label(&decision.action)
                 ));
             }
             Err(error) => refusals.push(format!("{}: snapshot failed: {error}", account.name)),

@@ -229,7 +229,7 @@ fn action_severity(action: &Action) -> u8 {
     }
 }
 
-fn action_label(action: &Action) -> String {
+pub fn action_label(action: &Action) -> String {
     match action {
         Action::Hold => "hold".into(),
         Action::Alert {
