@@ -1,0 +1,5 @@
+//! Venue-neutral plumbing the adapters share: nothing here names a venue, a path, a header or
+//! a payload. Each adapter keeps its own signing, endpoints, codes and JSON shapes in
+//! `venue/<name>/` and calls these plain functions for the parts that are the same everywhere.
+
+pub mod credential;
