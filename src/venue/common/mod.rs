@@ -3,3 +3,4 @@
 //! `venue/<name>/` and calls these plain functions for the parts that are the same everywhere.
 
 pub mod credential;
+pub mod settings;
