@@ -4,5 +4,6 @@
 
 pub mod clock_offset;
 pub mod credential;
+pub mod num;
 pub mod settings;
 pub mod transport;
