@@ -3,13 +3,14 @@
 //! trading without transfer endpoints; clock skew and 10002; the limit headers, 10006 and 403;
 //! degraded tiers; and a canary secret that must never reach a log line.
 
+mod common;
 mod mock_bybit;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::capture;
 use marginguard::cli::{self, CliError};
 use marginguard::config::Config;
 use marginguard::money::Usdt;
@@ -461,43 +462,6 @@ async fn unavailable_tiers_degrade_to_the_positions_own_rate_with_a_warning() {
     let fresh = mock.adapter(SECRET).snapshot().await.unwrap();
     assert_eq!(fresh.account.positions[0].tiers.tiers().len(), 3);
     assert_eq!(fresh.account.maintenance, Usdt(d("225")));
-}
-
-/// Collects everything a tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
 }
 
 /// The canary secret signs every call of a full rescue (with a lost answer and its lookup), a

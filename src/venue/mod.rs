@@ -5,6 +5,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod common;
 pub mod dry_run;
 pub mod okx;
 pub mod sim;

@@ -19,6 +19,7 @@ use super::credential::Credentials;
 use super::http::HttpSettings;
 use crate::config::literal::DurationLit;
 use crate::config::{relative_to, ConfigError};
+use crate::venue::common::settings;
 
 pub const PRODUCTION_FUTURES: &str = "https://fapi.binance.com";
 pub const PRODUCTION_SPOT: &str = "https://api.binance.com";
@@ -123,8 +124,13 @@ impl RawBinance {
                     )
                 })?;
                 (
-                    check_url(file, &key("futures_url"), &futures)?,
-                    check_url(file, &key("spot_url"), &spot)?,
+                    settings::check_base_url(
+                        file,
+                        &key("futures_url"),
+                        &futures,
+                        "/fapi, /api, /sapi",
+                    )?,
+                    settings::check_base_url(file, &key("spot_url"), &spot, "/fapi, /api, /sapi")?,
                 )
             }
             _ => {
@@ -174,14 +180,12 @@ impl RawBinance {
                 "must be above 0 and at most 60s (Binance recommends 5s or less)",
             ));
         }
-        let timeout = self.request_timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
-            return Err(ConfigError::new(
-                file,
-                key("request_timeout"),
-                "must be between 100ms and 60s",
-            ));
-        }
+        let timeout = settings::request_timeout(
+            file,
+            &key("request_timeout"),
+            self.request_timeout,
+            DEFAULT_TIMEOUT,
+        )?;
         Ok(BinanceSettings {
             profile,
             http: HttpSettings {
@@ -193,29 +197,6 @@ impl RawBinance {
             credentials,
         })
     }
-}
-
-/// `https://` anywhere; plain `http://` only to this machine (a mock).
-fn check_url(file: &Path, key: &str, raw: &str) -> Result<String, ConfigError> {
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    let allowed = url.scheme() == "https" || (url.scheme() == "http" && local);
-    if !allowed {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: use https://, or http:// to 127.0.0.1/localhost only"),
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: give the base only (scheme, host, port); the adapter appends /fapi, /api, /sapi"),
-        ));
-    }
-    Ok(raw.trim_end_matches('/').to_string())
 }
 
 /// A live run cannot use the testnet profile: there is no wallet API there to move money.

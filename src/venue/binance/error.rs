@@ -9,14 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::venue::common::transport::{self, unknown_or_unreachable};
+pub use crate::venue::common::transport::{short, Effect};
 use crate::venue::VenueError;
-
-/// Whether the failed call could have moved money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    Read,
-    MovesMoney,
-}
 
 /// Binance's error body: `{"code": -1022, "msg": "..."}`. Key on `code`, never on `msg`.
 #[derive(Debug, Deserialize)]
@@ -104,53 +99,15 @@ pub fn from_code(
     }
 }
 
-/// A transport failure from reqwest.
+/// A transport failure from reqwest, described without the URL and without anything from
+/// `signature=` on (Binance signs in the query string).
 pub fn from_transport(error: &reqwest::Error, effect: Effect) -> VenueError {
-    // A failed connect never sent the request: safe whatever the call.
-    if error.is_connect() {
-        return VenueError::Unreachable {
-            detail: format!("cannot connect: {}", without_url(error)),
-        };
-    }
-    let detail = if error.is_timeout() {
-        format!("timed out: {}", without_url(error))
-    } else {
-        format!("transport error: {}", without_url(error))
-    };
-    unknown_or_unreachable(effect, &detail)
-}
-
-fn unknown_or_unreachable(effect: Effect, detail: &str) -> VenueError {
-    match effect {
-        Effect::MovesMoney => VenueError::OutcomeUnknown {
-            detail: detail.to_string(),
-        },
-        Effect::Read => VenueError::Unreachable {
-            detail: detail.to_string(),
-        },
-    }
-}
-
-/// reqwest's messages carry the URL, and a signed URL carries a signature: keep it out.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
+    let mut text = transport::without_url(error);
     if let Some(at) = text.find("signature=") {
         text.truncate(at);
         text.push('…');
     }
-    text
-}
-
-/// At most 300 characters of a body, for error messages.
-pub fn short(body: &str) -> String {
-    let mut text: String = body.chars().take(300).collect();
-    if body.chars().count() > 300 {
-        text.push('…');
-    }
-    text
+    transport::from_transport_described(error, &text, effect)
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ use super::credential::Credentials;
 use super::error::{self, Effect, INVALID_TIMESTAMP};
 use super::parse;
 use crate::clock::Clock;
+pub use crate::venue::common::clock_offset::ClockOffset;
+use crate::venue::common::clock_offset::ServerClock;
+use crate::venue::common::transport::{self, retry_after};
 use crate::venue::VenueError;
 
 /// The two hosts the adapter talks to.
@@ -146,8 +149,6 @@ pub const TRANSFER: Endpoint = Endpoint {
 const HEADER_CEILING_PERCENT: u32 = 90;
 /// Wait this long for the local governor before giving up on a call.
 const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
-/// How old the server-time offset may get before it is measured again.
-const OFFSET_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// What the HTTP client needs to know.
 #[derive(Debug, Clone)]
@@ -156,13 +157,6 @@ pub struct HttpSettings {
     pub spot_url: String,
     pub recv_window: Duration,
     pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockOffset {
-    /// Server minus local, ms.
-    pub offset_ms: i64,
-    pub round_trip: Duration,
 }
 
 struct PoolState {
@@ -177,8 +171,7 @@ pub struct HttpClient {
     client: Result<reqwest::Client, String>,
     settings: HttpSettings,
     credentials: Credentials,
-    clock: Clock,
-    offset: Mutex<Option<(ClockOffset, Instant)>>,
+    time: ServerClock,
     pools: Vec<PoolState>,
     /// After a 418, per host: nothing is sent there before this instant.
     banned_until: [Mutex<Option<Instant>>; 2],
@@ -190,12 +183,7 @@ fn nonzero(n: u32) -> NonZeroU32 {
 
 impl HttpClient {
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("marginguard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        let client = transport::http_client(settings.timeout);
         let pools = Pool::ALL
             .iter()
             .map(|pool| {
@@ -214,8 +202,7 @@ impl HttpClient {
             client,
             settings,
             credentials,
-            clock,
-            offset: Mutex::new(None),
+            time: ServerClock::new(clock),
             pools,
             banned_until: [Mutex::new(None), Mutex::new(None)],
         }
@@ -227,7 +214,7 @@ impl HttpClient {
 
     /// The last measured offset, if any.
     pub fn offset(&self) -> Option<ClockOffset> {
-        self.offset.lock().expect("offset lock").map(|(o, _)| o)
+        self.time.offset()
     }
 
     /// The server's count for a pool in the current minute, as last reported.
@@ -241,37 +228,29 @@ impl HttpClient {
 
     /// The local clock (the engine's time domain).
     pub fn local_now(&self) -> crate::time::Timestamp {
-        self.clock.now()
+        self.time.local_now()
     }
 
     /// Local time corrected by the measured offset, in server milliseconds.
     pub fn server_now(&self) -> i64 {
-        self.clock.now().as_millis() + self.offset().map(|o| o.offset_ms).unwrap_or(0)
+        self.time.server_now_ms()
     }
 
     /// Measures the offset: `serverTime − (t_send + t_recv)/2`.
     pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
-        let sent = self.clock.now().as_millis();
-        let started = Instant::now();
+        let probe = self.time.probe();
         let body = self.send_once(&SERVER_TIME, &[]).await?;
-        let round_trip = started.elapsed();
-        let received = self.clock.now().as_millis();
+        let answered = self.time.answered(probe);
         let server = parse::server_time(&body)?;
-        let offset = ClockOffset {
-            offset_ms: server - (sent + received) / 2,
-            round_trip,
-        };
+        let offset = self.time.record(answered, server);
         if offset.offset_ms.abs() > 1_000 {
             tracing::warn!(offset_ms = offset.offset_ms, "the local clock is more than 1 s off Binance's; timestamps are corrected, but fix NTP");
         }
-        *self.offset.lock().expect("offset lock") = Some((offset, Instant::now()));
         Ok(offset)
     }
 
     async fn ensure_clock(&self) -> Result<(), VenueError> {
-        let fresh = matches!(*self.offset.lock().expect("offset lock"),
-            Some((_, at)) if at.elapsed() < OFFSET_MAX_AGE);
-        if !fresh {
+        if !self.time.is_fresh() {
             self.sync_clock().await?;
         }
         Ok(())
@@ -482,14 +461,6 @@ impl From<CallError> for VenueError {
             },
         }
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass), so non-ASCII is

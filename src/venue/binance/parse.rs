@@ -11,39 +11,12 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::core::{Account, Position, Tier, TierTable};
-use crate::money::{parse_decimal, Price, Qty, Ratio, Usdt};
+use crate::money::{Price, Qty, Ratio, Usdt};
 use crate::venue::VenueError;
 
-/// A numeric field, kept as its raw JSON token until it is read.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct Num(Box<RawValue>);
-
-impl Num {
-    /// The value as a decimal: `"1.5"` and `1.5` alike; `""`/`null` are absent.
-    pub fn decimal(&self, field: &str) -> Result<Decimal, String> {
-        let token = self.0.get().trim();
-        let text = if token.starts_with('"') {
-            serde_json::from_str::<String>(token).map_err(|e| format!("{field}: {e}"))?
-        } else if token == "null" {
-            String::new()
-        } else {
-            token.to_string()
-        };
-        parse_decimal(&text).map_err(|e| format!("{field}: {e}"))
-    }
-
-    pub fn integer(&self, field: &str) -> Result<i64, String> {
-        let value = self.decimal(field)?;
-        if !value.fract().is_zero() {
-            return Err(format!("{field}: `{value}` is not a whole number"));
-        }
-        i64::try_from(value).map_err(|_| format!("{field}: `{value}` is out of range"))
-    }
-}
+pub use crate::venue::common::num::Num;
 
 fn malformed(detail: impl Into<String>, raw: &str) -> VenueError {
     VenueError::Malformed {

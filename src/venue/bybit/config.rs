@@ -22,6 +22,7 @@ use super::credential::Credentials;
 use crate::config::literal::{DurationLit, MoneyLit};
 use crate::config::{relative_to, ConfigError};
 use crate::money::Usdt;
+use crate::venue::common::settings;
 
 pub const MAINNET: &str = "https://api.bybit.com";
 pub const TESTNET: &str = "https://api-testnet.bybit.com";
@@ -165,7 +166,7 @@ impl RawBybit {
                     "give either region or base_url, not both",
                 ));
             }
-            base_url = check_url(file, &key("base_url"), url)?;
+            base_url = settings::check_base_url(file, &key("base_url"), url, "/v5/…")?;
         }
         let credentials = match (&self.credentials_file, &self.api_key_env, &self.api_secret_env) {
             (Some(path), None, None) => Credentials::from_file(&relative_to(file, path))
@@ -195,14 +196,12 @@ impl RawBybit {
                 "must be between 100ms and 60s (Bybit's default is 5s)",
             ));
         }
-        let timeout = self.request_timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
-            return Err(ConfigError::new(
-                file,
-                key("request_timeout"),
-                "must be between 100ms and 60s",
-            ));
-        }
+        let timeout = settings::request_timeout(
+            file,
+            &key("request_timeout"),
+            self.request_timeout,
+            DEFAULT_TIMEOUT,
+        )?;
         let assumed_reserve =
             match (self.assumed_reserve, profile) {
                 (Some(_), p) if p != Profile::Demo => return Err(ConfigError::new(
@@ -223,28 +222,6 @@ impl RawBybit {
             assumed_reserve,
         })
     }
-}
-
-/// `https://` anywhere; plain `http://` only to this machine (a mock).
-fn check_url(file: &Path, key: &str, raw: &str) -> Result<String, ConfigError> {
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: use https://, or http:// to 127.0.0.1/localhost only"),
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: give the base only (scheme, host, port); the adapter appends /v5/…"),
-        ));
-    }
-    Ok(raw.trim_end_matches('/').to_string())
 }
 
 /// A live run cannot use demo trading: there is no transfer endpoint there.

@@ -9,14 +9,8 @@
 
 use std::time::Duration;
 
+pub use crate::venue::common::transport::{from_transport, short, unknown_or_unreachable, Effect};
 use crate::venue::VenueError;
-
-/// Whether the failed call could have moved money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    Read,
-    MovesMoney,
-}
 
 pub const OK: i64 = 0;
 pub const SERVER_TIMEOUT: i64 = 10000;
@@ -102,50 +96,6 @@ pub fn from_status(status: u16, body: &str, effect: Effect) -> VenueError {
 
 /// How long Bybit says to stay away after "403, access too frequent".
 pub const IP_BAN: Duration = Duration::from_secs(600);
-
-/// A transport failure from reqwest.
-pub fn from_transport(error: &reqwest::Error, effect: Effect) -> VenueError {
-    if error.is_connect() {
-        return VenueError::Unreachable {
-            detail: format!("cannot connect: {}", without_url(error)),
-        };
-    }
-    let detail = if error.is_timeout() {
-        format!("timed out: {}", without_url(error))
-    } else {
-        format!("transport error: {}", without_url(error))
-    };
-    unknown_or_unreachable(effect, &detail)
-}
-
-pub fn unknown_or_unreachable(effect: Effect, detail: &str) -> VenueError {
-    match effect {
-        Effect::MovesMoney => VenueError::OutcomeUnknown {
-            detail: detail.to_string(),
-        },
-        Effect::Read => VenueError::Unreachable {
-            detail: detail.to_string(),
-        },
-    }
-}
-
-/// reqwest's messages carry the URL; keep it out of logs (query strings carry ids).
-fn without_url(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
-    text
-}
-
-/// At most 300 characters of a body, for error messages.
-pub fn short(body: &str) -> String {
-    let mut text: String = body.chars().take(300).collect();
-    if body.chars().count() > 300 {
-        text.push('…');
-    }
-    text
-}
 
 #[cfg(test)]
 mod tests {

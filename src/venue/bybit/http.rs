@@ -25,6 +25,9 @@ use super::credential::Credentials;
 use super::error::{self, Effect};
 use super::parse::{self, Reply};
 use crate::clock::Clock;
+pub use crate::venue::common::clock_offset::ClockOffset;
+use crate::venue::common::clock_offset::ServerClock;
+use crate::venue::common::transport;
 use crate::venue::VenueError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +115,6 @@ pub const ENDPOINTS: [Endpoint; 9] = [
 
 /// Wait this long for the local governor before giving up on a call.
 const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
-/// How old the server-time offset may get before it is measured again.
-const OFFSET_MAX_AGE: Duration = Duration::from_secs(60);
 /// pybit's wait after a 10006 without a reset header.
 const DEFAULT_10006_WAIT: Duration = Duration::from_secs(2);
 
@@ -121,13 +122,6 @@ const DEFAULT_10006_WAIT: Duration = Duration::from_secs(2);
 pub enum Payload<'a> {
     Query(&'a [(&'a str, String)]),
     Json(&'a str),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockOffset {
-    /// Server minus local, ms.
-    pub offset_ms: i64,
-    pub round_trip: Duration,
 }
 
 /// The server's count for one endpoint, from the last answer's headers.
@@ -149,8 +143,7 @@ pub struct HttpClient {
     client: Result<reqwest::Client, String>,
     settings: HttpSettings,
     credentials: Credentials,
-    clock: Clock,
-    offset: Mutex<Option<(ClockOffset, Instant)>>,
+    time: ServerClock,
     budgets: HashMap<&'static str, Budget>,
     /// Public endpoints share the IP pool.
     ip_pool: DefaultDirectRateLimiter,
@@ -174,12 +167,7 @@ fn quota(count: u32, window: Duration) -> Quota {
 
 impl HttpClient {
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("marginguard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        let client = transport::http_client(settings.timeout);
         let budgets = ENDPOINTS
             .iter()
             .filter_map(|e| match e.limit {
@@ -198,8 +186,7 @@ impl HttpClient {
             client,
             settings,
             credentials,
-            clock,
-            offset: Mutex::new(None),
+            time: ServerClock::new(clock),
             budgets,
             ip_pool: RateLimiter::direct(quota(600, Duration::from_secs(5))),
             banned_until: Mutex::new(None),
@@ -215,7 +202,7 @@ impl HttpClient {
     }
 
     pub fn offset(&self) -> Option<ClockOffset> {
-        self.offset.lock().expect("offset lock").map(|(o, _)| o)
+        self.time.offset()
     }
 
     /// The server's last reported count for an endpoint.
@@ -226,44 +213,36 @@ impl HttpClient {
     }
 
     pub fn local_now(&self) -> crate::time::Timestamp {
-        self.clock.now()
+        self.time.local_now()
     }
 
     /// Local time corrected by the measured offset, in server milliseconds.
     pub fn server_now(&self) -> i64 {
-        self.clock.now().as_millis() + self.offset_ms()
+        self.time.server_now_ms()
     }
 
     pub fn offset_ms(&self) -> i64 {
-        self.offset().map(|o| o.offset_ms).unwrap_or(0)
+        self.time.offset_ms()
     }
 
     /// Measures the offset: `server − (t_send + t_recv) / 2`.
     pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
-        let sent = self.clock.now().as_millis();
-        let started = Instant::now();
+        let probe = self.time.probe();
         let reply = self.send_once(&SERVER_TIME, &Payload::Query(&[])).await?;
-        let round_trip = started.elapsed();
-        let received = self.clock.now().as_millis();
+        let answered = self.time.answered(probe);
         let server = parse::server_time_ms(&reply)?;
-        let offset = ClockOffset {
-            offset_ms: server - (sent + received) / 2,
-            round_trip,
-        };
+        let offset = self.time.record(answered, server);
         if offset.offset_ms.abs() > 1_000 {
             tracing::warn!(
                 offset_ms = offset.offset_ms,
                 "the local clock is more than 1 s off Bybit's; timestamps are corrected, but fix NTP"
             );
         }
-        *self.offset.lock().expect("offset lock") = Some((offset, Instant::now()));
         Ok(offset)
     }
 
     async fn ensure_clock(&self) -> Result<(), VenueError> {
-        let fresh = matches!(*self.offset.lock().expect("offset lock"),
-            Some((_, at)) if at.elapsed() < OFFSET_MAX_AGE);
-        if !fresh {
+        if !self.time.is_fresh() {
             self.sync_clock().await?;
         }
         Ok(())

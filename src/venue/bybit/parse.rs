@@ -15,44 +15,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::core::{Position, Tier, TierTable};
-use crate::money::{parse_decimal, Price, Qty, Ratio, Usdt};
+use crate::money::{Price, Qty, Ratio, Usdt};
 use crate::venue::VenueError;
 
-/// A numeric field kept as its raw JSON token until read. (Venue-neutral; Binance has its twin.)
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct Num(Box<RawValue>);
-
-impl Num {
-    /// `"1.5"` and `1.5` alike; `""` and `null` are absent (an error).
-    pub fn decimal(&self, field: &str) -> Result<Decimal, String> {
-        let token = self.0.get().trim();
-        let text = if token.starts_with('"') {
-            serde_json::from_str::<String>(token).map_err(|e| format!("{field}: {e}"))?
-        } else if token == "null" {
-            String::new()
-        } else {
-            token.to_string()
-        };
-        parse_decimal(&text).map_err(|e| format!("{field}: {e}"))
-    }
-
-    /// `None` for `""`/`null`; an error for anything else that is not a decimal.
-    pub fn optional(&self, field: &str) -> Result<Option<Decimal>, String> {
-        match self.0.get().trim() {
-            r#""""# | "null" => Ok(None),
-            _ => self.decimal(field).map(Some),
-        }
-    }
-
-    pub fn integer(&self, field: &str) -> Result<i64, String> {
-        let value = self.decimal(field)?;
-        if !value.fract().is_zero() {
-            return Err(format!("{field}: `{value}` is not a whole number"));
-        }
-        i64::try_from(value).map_err(|_| format!("{field}: `{value}` is out of range"))
-    }
-}
+pub use crate::venue::common::num::Num;
 
 /// A successful answer: the whole body (for `Malformed`), its `result` and its `time`.
 #[derive(Debug)]

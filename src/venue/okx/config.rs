@@ -24,6 +24,7 @@ use super::credential::Credentials;
 use super::http::HttpSettings;
 use crate::config::literal::DurationLit;
 use crate::config::{relative_to, ConfigError};
+use crate::venue::common::settings;
 
 /// (name, REST base URL) per region.
 pub const REGIONS: &[(&str, &str)] = &[
@@ -90,7 +91,7 @@ impl RawOkx {
             }
             (_, Some(url)) => (
                 "custom".to_string(),
-                check_url(file, &key("rest_url"), url)?,
+                settings::check_base_url(file, &key("rest_url"), url, "/api/v5/…")?,
             ),
             (region, None) => {
                 let name = region.as_deref().unwrap_or("global");
@@ -129,14 +130,12 @@ impl RawOkx {
                 ))
             }
         };
-        let timeout = self.request_timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
-            return Err(ConfigError::new(
-                file,
-                key("request_timeout"),
-                "must be between 100ms and 60s",
-            ));
-        }
+        let timeout = settings::request_timeout(
+            file,
+            &key("request_timeout"),
+            self.request_timeout,
+            DEFAULT_TIMEOUT,
+        )?;
         Ok(OkxSettings {
             region,
             http: HttpSettings {
@@ -147,28 +146,4 @@ impl RawOkx {
             credentials,
         })
     }
-}
-
-/// `https://` anywhere; plain `http://` only to this machine (a mock).
-fn check_url(file: &Path, key: &str, raw: &str) -> Result<String, ConfigError> {
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: use https://, or http:// to 127.0.0.1/localhost only"),
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!(
-                "`{raw}`: give the base only (scheme, host, port); the adapter appends /api/v5/…"
-            ),
-        ));
-    }
-    Ok(raw.trim_end_matches('/').to_string())
 }

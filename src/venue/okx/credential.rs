@@ -2,49 +2,24 @@
 //!
 //! Both the secret and the passphrase are secrets: the passphrase travels in plain text in
 //! `OK-ACCESS-PASSPHRASE`, so anyone who reads it and the secret can sign. Neither may reach a
-//! log line, a panic, `Debug` or `Display`. They are held in a wrapper that prints
-//! `[redacted]` and is wiped on drop; the key itself is shown by its first four characters.
-//!
-//! (Venue-neutral twin of `binance::credential` — the env/0600-file reading is the same idea;
-//! kept separate until the lead extracts one shared version.)
+//! log line, a panic, `Debug` or `Display`. Both are `common::credential::Hidden` (prints
+//! `[redacted]`, wiped on drop); the key itself is shown by its first four characters. Reading
+//! from the environment or an owner-only file is shared (`venue::common::credential`); what is
+//! OKX's here is the third value and the signature.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::signing;
+use crate::venue::common::credential::{self as common, Hidden};
 
-#[derive(Clone)]
-struct Hidden(Vec<u8>);
-
-impl Drop for Hidden {
-    fn drop(&mut self) {
-        self.0.fill(0);
-        std::hint::black_box(&self.0);
-    }
-}
-
-impl fmt::Debug for Hidden {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::venue::common::credential::CredentialError;
 
 #[derive(Clone)]
 pub struct Credentials {
     api_key: String,
     secret: Hidden,
     passphrase: Hidden,
-}
-
-/// Why credentials could not be read. Names variables and files, never values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialError {
-    #[error("environment variable `{0}` is not set, not valid UTF-8, or empty")]
-    MissingEnv(String),
-    #[error("cannot read the credentials file {}: {reason}", .path.display())]
-    File { path: PathBuf, reason: String },
-    #[error("the credentials file {} is readable by group or others (mode {mode:o}); run `chmod 600` on it", .path.display())]
-    FileTooOpen { path: PathBuf, mode: u32 },
 }
 
 impl Credentials {
@@ -55,68 +30,29 @@ impl Credentials {
     ) -> Self {
         Self {
             api_key: api_key.into(),
-            secret: Hidden(secret.into().into_bytes()),
-            passphrase: Hidden(passphrase.into().into_bytes()),
+            secret: Hidden::new(secret),
+            passphrase: Hidden::new(passphrase),
         }
     }
 
     /// Reads the three values from the environment variables with these names.
     pub fn from_env(key: &str, secret: &str, passphrase: &str) -> Result<Self, CredentialError> {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| CredentialError::MissingEnv(name.to_string()))
-        };
-        Ok(Self::new(read(key)?, read(secret)?, read(passphrase)?))
+        Ok(Self::new(
+            common::from_env(key)?,
+            common::from_env(secret)?,
+            common::from_env(passphrase)?,
+        ))
     }
 
     /// Reads `api_key = "…"`, `api_secret = "…"` and `passphrase = "…"` lines from a file only
     /// its owner can read (on unix). Parsed by hand so no error message quotes a line.
     pub fn from_file(path: &Path) -> Result<Self, CredentialError> {
-        let fail = |reason: &str| CredentialError::File {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .map_err(|e| fail(&e.to_string()))?
-                .permissions()
-                .mode()
-                & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(CredentialError::FileTooOpen {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| fail(&e.to_string()))?;
-        let (mut key, mut secret, mut passphrase) = (None, None, None);
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((name, value)) = line.split_once('=') else {
-                return Err(fail("every line must read `name = \"value\"`"));
-            };
-            let value = Some(value.trim().trim_matches('"').to_string());
-            match name.trim() {
-                "api_key" => key = value,
-                "api_secret" => secret = value,
-                "passphrase" => passphrase = value,
-                _ => return Err(fail("allowed names: api_key, api_secret, passphrase")),
-            }
-        }
-        match (key, secret, passphrase) {
-            (Some(k), Some(s), Some(p)) if !k.is_empty() && !s.is_empty() && !p.is_empty() => {
-                Ok(Self::new(k, s, p))
-            }
-            _ => Err(fail("needs api_key, api_secret and passphrase, none empty")),
-        }
+        let [key, secret, passphrase] = common::from_owner_only_file(
+            path,
+            ["api_key", "api_secret", "passphrase"],
+            "needs api_key, api_secret and passphrase, none empty",
+        )?;
+        Ok(Self::new(key, secret, passphrase))
     }
 
     pub fn api_key(&self) -> &str {
@@ -125,17 +61,17 @@ impl Credentials {
 
     /// The value of `OK-ACCESS-PASSPHRASE`; only the HTTP layer puts it in a header.
     pub(super) fn passphrase(&self) -> &str {
-        std::str::from_utf8(&self.passphrase.0).unwrap_or("")
+        std::str::from_utf8(self.passphrase.expose()).unwrap_or("")
     }
 
     /// `OK-ACCESS-SIGN` for this pre-hash string: the only use of the secret.
     pub fn sign(&self, prehash: &str) -> String {
-        signing::sign(&self.secret.0, prehash)
+        signing::sign(self.secret.expose(), prehash)
     }
 
     /// The key's first four characters, for logs and `check`.
     pub fn key_prefix(&self) -> String {
-        self.api_key.chars().take(4).collect()
+        common::key_prefix(&self.api_key)
     }
 }
 

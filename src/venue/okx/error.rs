@@ -12,14 +12,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::venue::common::transport::unknown_or_unreachable;
+pub use crate::venue::common::transport::{from_transport, short, Effect};
 use crate::venue::VenueError;
-
-/// Whether the failed call could have moved money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    Read,
-    MovesMoney,
-}
 
 /// The envelope's status part; `data` is read by `parse`.
 #[derive(Debug, Deserialize)]
@@ -129,51 +124,6 @@ pub fn from_code(
             message: msg.to_string(),
         },
     }
-}
-
-/// A transport failure from reqwest.
-pub fn from_transport(error: &reqwest::Error, effect: Effect) -> VenueError {
-    // A failed connect never sent the request: safe whatever the call.
-    if error.is_connect() {
-        return VenueError::Unreachable {
-            detail: format!("cannot connect: {}", describe(error)),
-        };
-    }
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else {
-        "transport error"
-    };
-    unknown_or_unreachable(effect, &format!("{kind}: {}", describe(error)))
-}
-
-/// reqwest's messages carry the URL; keep hosts and queries out of error text.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
-    text
-}
-
-fn unknown_or_unreachable(effect: Effect, detail: &str) -> VenueError {
-    match effect {
-        Effect::MovesMoney => VenueError::OutcomeUnknown {
-            detail: detail.to_string(),
-        },
-        Effect::Read => VenueError::Unreachable {
-            detail: detail.to_string(),
-        },
-    }
-}
-
-/// At most 300 characters of a body, for error messages.
-pub fn short(body: &str) -> String {
-    let mut text: String = body.chars().take(300).collect();
-    if body.chars().count() > 300 {
-        text.push('…');
-    }
-    text
 }
 
 #[cfg(test)]

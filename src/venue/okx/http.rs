@@ -14,12 +14,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::HeaderMap;
 
 use super::credential::Credentials;
 use super::error::{self, Effect, Status};
 use super::{parse, signing};
 use crate::clock::Clock;
+pub use crate::venue::common::clock_offset::ClockOffset;
+use crate::venue::common::clock_offset::ServerClock;
+use crate::venue::common::transport::{self, retry_after};
 use crate::venue::VenueError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +94,6 @@ pub const ALL: [Endpoint; 9] = [
 
 /// Wait this long for the local budget before giving up on a call.
 const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
-/// How old the clock offset may get before it is measured again.
-const OFFSET_MAX_AGE: Duration = Duration::from_secs(60);
 /// OKX rejects timestamps more than 30 s off; warn well before.
 const SKEW_WARNING_MS: i64 = 5_000;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -107,13 +107,6 @@ pub struct HttpSettings {
     /// Adds `x-simulated-trading: 1` to every request.
     pub demo: bool,
     pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockOffset {
-    /// Server minus local, ms.
-    pub offset_ms: i64,
-    pub round_trip: Duration,
 }
 
 struct Budget {
@@ -143,26 +136,19 @@ pub struct HttpClient {
     client: Result<reqwest::Client, String>,
     settings: HttpSettings,
     credentials: Credentials,
-    clock: Clock,
-    offset: Mutex<Option<(ClockOffset, Instant)>>,
+    time: ServerClock,
     budgets: Vec<Budget>,
 }
 
 impl HttpClient {
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("marginguard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        let client = transport::http_client(settings.timeout);
         Self {
             client,
             budgets: ALL.iter().map(Budget::for_endpoint).collect(),
             settings,
             credentials,
-            clock,
-            offset: Mutex::new(None),
+            time: ServerClock::new(clock),
         }
     }
 
@@ -175,42 +161,33 @@ impl HttpClient {
     }
 
     pub fn offset(&self) -> Option<ClockOffset> {
-        self.offset.lock().expect("offset lock").map(|(o, _)| o)
+        self.time.offset()
     }
 
     pub fn local_now(&self) -> crate::time::Timestamp {
-        self.clock.now()
+        self.time.local_now()
     }
 
     /// Local time corrected by the measured offset.
     pub fn server_now(&self) -> crate::time::Timestamp {
-        let offset = self.offset().map(|o| o.offset_ms).unwrap_or(0);
-        crate::time::Timestamp(self.clock.now().as_millis() + offset)
+        crate::time::Timestamp(self.time.server_now_ms())
     }
 
     /// Measures the offset from `GET /api/v5/public/time`: `ts − (t_send + t_recv)/2`.
     pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
-        let sent = self.clock.now().as_millis();
-        let started = Instant::now();
+        let probe = self.time.probe();
         let body = self.send_once(&SERVER_TIME, "", None).await?;
-        let round_trip = started.elapsed();
-        let received = self.clock.now().as_millis();
+        let answered = self.time.answered(probe);
         let server = parse::server_time(&body)?;
-        let offset = ClockOffset {
-            offset_ms: server - (sent + received) / 2,
-            round_trip,
-        };
+        let offset = self.time.record(answered, server);
         if offset.offset_ms.abs() > SKEW_WARNING_MS {
             tracing::warn!(offset_ms = offset.offset_ms, "the local clock is more than 5 s off OKX's (OKX refuses 30 s); timestamps are corrected, but fix NTP");
         }
-        *self.offset.lock().expect("offset lock") = Some((offset, Instant::now()));
         Ok(offset)
     }
 
     async fn ensure_clock(&self) -> Result<(), VenueError> {
-        let fresh = matches!(*self.offset.lock().expect("offset lock"),
-            Some((_, at)) if at.elapsed() < OFFSET_MAX_AGE);
-        if !fresh {
+        if !self.time.is_fresh() {
             self.sync_clock().await?;
         }
         Ok(())
@@ -391,14 +368,6 @@ impl From<Sent> for VenueError {
             },
         }
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 #[cfg(test)]

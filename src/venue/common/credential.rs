@@ -1,0 +1,186 @@
+//! Reading API credentials and holding their secret parts.
+//!
+//! Why a type of its own: a secret must never reach a log line, a panic message, `Debug`
+//! output or a metric (freqtrade#6016 and binance-connector-rust#91 leaked theirs through
+//! `Debug`). `Hidden` holds it as bytes, shows it only as `[redacted]` and overwrites it when
+//! dropped. Values come from environment variables named in the config, or from a file only
+//! its owner can read. Each adapter's `Credentials` decides which values it needs and how it
+//! signs; the reading and the redaction are here, once.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret value: printed as `[redacted]`, wiped on drop.
+#[derive(Clone)]
+pub struct Hidden(Vec<u8>);
+
+impl Hidden {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into().into_bytes())
+    }
+
+    /// The raw bytes, for signing or for the one header that must carry them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        // Best effort without `unsafe`: `black_box` keeps the wipe from being dropped as a
+        // dead store.
+        self.0.fill(0);
+        std::hint::black_box(&self.0);
+    }
+}
+
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The first four characters of a key: all that logs, `Debug` and `check` show of it.
+pub fn key_prefix(api_key: &str) -> String {
+    api_key.chars().take(4).collect()
+}
+
+/// Why credentials could not be read. Names variables and files, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("environment variable `{0}` is not set (or not valid UTF-8)")]
+    MissingEnv(String),
+    #[error("environment variable `{0}` is empty")]
+    EmptyEnv(String),
+    #[error("cannot read the credentials file {}: {reason}", .path.display())]
+    File { path: PathBuf, reason: String },
+    #[error("the credentials file {} is readable by group or others (mode {mode:o}); run `chmod 600` on it", .path.display())]
+    FileTooOpen { path: PathBuf, mode: u32 },
+}
+
+/// The trimmed value of the environment variable `name`, which must be set and not empty.
+pub fn from_env(name: &str) -> Result<String, CredentialError> {
+    let value = std::env::var(name).map_err(|_| CredentialError::MissingEnv(name.to_string()))?;
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err(CredentialError::EmptyEnv(name.to_string()));
+    }
+    Ok(value)
+}
+
+/// Reads `name = "value"` lines (a TOML subset) for exactly the `names` given and returns
+/// their values in that order. On unix the file must not be readable by group or others, as
+/// OpenSSH demands of private keys. `incomplete` is the message when a name is missing or
+/// empty.
+pub fn from_owner_only_file<const N: usize>(
+    path: &Path,
+    names: [&str; N],
+    incomplete: &str,
+) -> Result<[String; N], CredentialError> {
+    let file_error = |reason: &str| CredentialError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(path).map_err(|e| file_error(&e.to_string()))?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CredentialError::FileTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(&e.to_string()))?;
+    // Parse by hand rather than through a TOML error message: those quote the offending
+    // line, and that line may be the secret.
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(file_error("every line must read `name = \"value\"`"));
+        };
+        let Some(slot) = names.iter().position(|n| *n == name.trim()) else {
+            return Err(file_error(&format!("allowed names: {}", names.join(", "))));
+        };
+        values[slot] = Some(value.trim().trim_matches('"').to_string());
+    }
+    if values
+        .iter()
+        .any(|v| v.as_deref().map_or(true, str::is_empty))
+    {
+        return Err(file_error(incomplete));
+    }
+    Ok(values.map(Option::unwrap_or_default))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "CANARY-COMMON-45c48cce2e2d7fbdea1afc51c7c6ad26";
+
+    #[test]
+    fn hidden_shows_nothing_and_key_prefix_four_characters() {
+        let hidden = Hidden::new(CANARY);
+        let shown = format!("{hidden:?} {hidden:#?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert_eq!(hidden.expose(), CANARY.as_bytes());
+        assert_eq!(key_prefix("AbCdEfGh"), "AbCd");
+        assert_eq!(key_prefix("ab"), "ab");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named_not_quoted() {
+        assert_eq!(
+            from_env("MARGINGUARD_TEST_COMMON_UNSET"),
+            Err(CredentialError::MissingEnv(
+                "MARGINGUARD_TEST_COMMON_UNSET".into()
+            ))
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_must_be_owner_only_and_complete_and_errors_never_quote_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mg-common-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.toml");
+        let names = ["api_key", "api_secret"];
+        std::fs::write(
+            &path,
+            format!("# k\napi_key = \"k1\"\napi_secret = \"{CANARY}\"\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o604)).unwrap();
+        assert!(matches!(
+            from_owner_only_file(&path, names, "incomplete"),
+            Err(CredentialError::FileTooOpen { mode: 0o604, .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            from_owner_only_file(&path, names, "incomplete").unwrap(),
+            ["k1", CANARY]
+        );
+        std::fs::write(&path, "api_key = \"k1\"\napi_secret = \"\"\n").unwrap();
+        let error = from_owner_only_file(&path, names, "incomplete").unwrap_err();
+        assert!(error.to_string().ends_with(": incomplete"), "{error}");
+        std::fs::write(&path, format!("{CANARY}\n")).unwrap();
+        let error = from_owner_only_file(&path, names, "incomplete").unwrap_err();
+        assert!(!error.to_string().contains("CANARY"), "{error}");
+        std::fs::write(&path, format!("other = \"{CANARY}\"\n")).unwrap();
+        let error = from_owner_only_file(&path, names, "incomplete").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("allowed names: api_key, api_secret"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
