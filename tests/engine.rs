@@ -33,6 +33,10 @@ struct ScriptState {
     next_transfer: Option<VenueError>,
     settle: bool,
     snapshot_error: Option<VenueError>,
+    /// The next transfer is lost before the venue processes it (the answer times out).
+    drop_next: bool,
+    /// Whether the venue refuses a second transfer under the same key (like Bybit).
+    refuses_duplicates: bool,
 }
 
 impl ScriptedVenue {
@@ -47,6 +51,8 @@ impl ScriptedVenue {
                 next_transfer: None,
                 settle: true,
                 snapshot_error: None,
+                drop_next: false,
+                refuses_duplicates: false,
             }),
         })
     }
@@ -103,6 +109,17 @@ impl Venue for ScriptedVenue {
 
     async fn transfer(&self, request: &TransferRequest) -> Result<TransferReceipt, VenueError> {
         let mut s = self.state.lock().unwrap();
+        if std::mem::take(&mut s.drop_next) {
+            return Err(VenueError::OutcomeUnknown {
+                detail: "timed out before the venue saw it".into(),
+            });
+        }
+        if s.refuses_duplicates && s.transfers.iter().any(|t| t.key == request.key) {
+            return Err(VenueError::Rejected {
+                code: "duplicate".into(),
+                message: "key exists".into(),
+            });
+        }
         s.transfers.push(request.clone());
         if let Some(error) = s.next_transfer.take() {
             return Err(error);
@@ -141,6 +158,10 @@ impl Venue for ScriptedVenue {
             ip_restricted: true,
             notes: vec![],
         })
+    }
+
+    fn refuses_duplicate_keys(&self) -> bool {
+        self.state.lock().unwrap().refuses_duplicates
     }
 }
 
@@ -497,4 +518,61 @@ async fn a_restart_reads_the_journal_and_does_not_pay_twice() {
         marginguard::journal::RescueStage::Settled,
         "the lost answer was reconciled from the venue"
     );
+}
+
+/// A transfer lost before the venue saw it: where the venue refuses repeated keys it is sent
+/// again at once under the same key; elsewhere it is held until the grace period proves it
+/// absent, and only then may a new rescue (with a new key) follow.
+#[tokio::test]
+async fn a_lost_transfer_is_resent_under_its_own_key_only_where_duplicates_are_refused() {
+    for refuses_duplicates in [true, false] {
+        let clock = Clock::virtual_at(Timestamp(0));
+        let venue = ScriptedVenue::new(clock.clone());
+        venue.set_mark(dec!(49000));
+        {
+            let mut s = venue.state.lock().unwrap();
+            s.drop_next = true;
+            s.refuses_duplicates = refuses_duplicates;
+        }
+        let journal = Arc::new(marginguard::journal::Journal::in_memory());
+        let mut runner = AccountRunner::new(
+            AccountSetup {
+                name: "acct".into(),
+                venue: venue.clone(),
+                strategy: distance(),
+                caps: caps(),
+                poll_interval: Duration::from_secs(10),
+                clock: clock.clone(),
+                key_salt: 0,
+                journal: journal.clone(),
+                unknown_outcome_grace: Duration::from_secs(120),
+            },
+            None,
+        )
+        .unwrap();
+        runner.tick().await.unwrap(); // sent, lost
+        assert!(venue.transfers().is_empty());
+        clock.sleep(Duration::from_secs(10)).await;
+        runner.tick().await.unwrap(); // looked up: absent
+        let rows = journal.all().unwrap();
+        if refuses_duplicates {
+            let sent = venue.transfers();
+            assert_eq!(sent.len(), 1, "resent at once");
+            assert_eq!(sent[0].key, rows[0].key, "under the same key");
+            assert_eq!(rows.len(), 1);
+        } else {
+            assert!(
+                venue.transfers().is_empty(),
+                "not resent within the grace period"
+            );
+            assert_eq!(rows[0].state, marginguard::journal::RescueStage::Unknown);
+            clock.sleep(Duration::from_secs(120)).await;
+            runner.tick().await.unwrap(); // absent after the grace: released, a new rescue
+            let rows = journal.all().unwrap();
+            assert_eq!(rows[0].state, marginguard::journal::RescueStage::Rejected);
+            let sent = venue.transfers();
+            assert_eq!(sent.len(), 1);
+            assert_ne!(sent[0].key, rows[0].key, "a new rescue, a new key");
+        }
+    }
 }

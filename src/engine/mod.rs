@@ -21,7 +21,8 @@ use crate::journal::{Journal, JournalError, RescueRecord, RescueStage, StateChan
 use crate::money::Usdt;
 use crate::time::Timestamp;
 use crate::venue::{
-    Retry, TransferKey, TransferRequest, TransferStatus, Venue, VenueError, VenueSnapshot,
+    Retry, TransferKey, TransferReceipt, TransferRequest, TransferStatus, Venue, VenueError,
+    VenueSnapshot,
 };
 pub use events::{Event, EventKind};
 use ledger::RescueLedger;
@@ -292,23 +293,7 @@ impl AccountRunner {
             return;
         }
         failpoint::hit(failpoint::AFTER_INTENT);
-        let result = self.venue.transfer(&request).await;
-        failpoint::hit(failpoint::AFTER_RESPONSE);
-        let (stage, venue_id, detail) = match &result {
-            Ok(receipt) if receipt.status == TransferStatus::Settled => {
-                (RescueStage::Settled, receipt.venue_id.clone(), None)
-            }
-            Ok(receipt) => (RescueStage::Acked, receipt.venue_id.clone(), None),
-            Err(error) if error.retry() == Retry::AfterReconcile => {
-                (RescueStage::Unknown, None, Some(error.to_string()))
-            }
-            Err(error) => (RescueStage::Rejected, None, Some(error.to_string())),
-        };
-        self.record(StateChange {
-            venue_id: venue_id.as_deref(),
-            detail: detail.as_deref(),
-            ..StateChange::to(request.key, stage, self.clock.now())
-        });
+        let (result, stage) = self.call_transfer(&request).await;
         match result {
             Ok(receipt) => {
                 tracing::warn!(account = %self.name, amount = %amount, key = %request.key,
@@ -334,6 +319,31 @@ impl AccountRunner {
                 );
             }
         }
+    }
+
+    /// Makes the transfer call and records what its answer means for the rescue.
+    async fn call_transfer(
+        &mut self,
+        request: &TransferRequest,
+    ) -> (Result<TransferReceipt, VenueError>, RescueStage) {
+        let result = self.venue.transfer(request).await;
+        failpoint::hit(failpoint::AFTER_RESPONSE);
+        let (stage, venue_id, detail) = match &result {
+            Ok(receipt) if receipt.status == TransferStatus::Settled => {
+                (RescueStage::Settled, receipt.venue_id.clone(), None)
+            }
+            Ok(receipt) => (RescueStage::Acked, receipt.venue_id.clone(), None),
+            Err(error) if error.retry() == Retry::AfterReconcile => {
+                (RescueStage::Unknown, None, Some(error.to_string()))
+            }
+            Err(error) => (RescueStage::Rejected, None, Some(error.to_string())),
+        };
+        self.record(StateChange {
+            venue_id: venue_id.as_deref(),
+            detail: detail.as_deref(),
+            ..StateChange::to(request.key, stage, self.clock.now())
+        });
+        (result, stage)
     }
 
     /// The decision in words, for the journal.
@@ -405,6 +415,18 @@ impl AccountRunner {
                 // A transfer the venue accepted is waited for. One whose call may never have
                 // been made, or whose answer was lost, is believed absent only once the venue
                 // has had time to show it.
+                // Where the venue refuses a repeated key, a transfer it does not show is sent
+                // again under that key at once: if the first landed, the second is refused.
+                TransferStatus::NotFound
+                    if rescue.state != RescueStage::Acked
+                        && self.venue.refuses_duplicate_keys() =>
+                {
+                    tracing::warn!(account = %self.name, key = %request.key, "transfer with unknown outcome is absent at the venue; resending it under the same key");
+                    let (result, stage) = self.call_transfer(&request).await;
+                    if let Err(error) = result {
+                        tracing::error!(account = %self.name, key = %request.key, %error, stage = %stage, "resend not confirmed");
+                    }
+                }
                 TransferStatus::NotFound
                     if rescue.state != RescueStage::Acked
                         && now.since(request.created_at) >= self.unknown_outcome_grace =>

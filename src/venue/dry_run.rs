@@ -104,4 +104,8 @@ impl Venue for DryRun {
     fn matched_id(&self, key: TransferKey) -> Option<String> {
         self.inner.matched_id(key)
     }
+
+    fn refuses_duplicate_keys(&self) -> bool {
+        self.inner.refuses_duplicate_keys()
+    }
 }

@@ -207,6 +207,13 @@ pub trait Venue: Send + Sync {
     fn matched_id(&self, _key: TransferKey) -> Option<String> {
         None
     }
+
+    /// Whether the venue refuses a second transfer under the same key (Bybit's `transferId`).
+    /// Then a transfer whose outcome is unknown and that the venue does not show can be sent
+    /// again under its own key at once — if the first did land, the second is refused.
+    fn refuses_duplicate_keys(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

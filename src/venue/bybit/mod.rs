@@ -375,6 +375,12 @@ impl Venue for BybitVenue {
         "bybit"
     }
 
+    /// A repeated `transferId` is refused with 131214, so a lost transfer is resent under
+    /// its own id instead of being released after a grace period.
+    fn refuses_duplicate_keys(&self) -> bool {
+        true
+    }
+
     fn transfer_rules(&self) -> TransferRules {
         // Transfer precision is undocumented (131210 "Amount accuracy error" exists); cents are
         // safe for USDT. inter-transfer between one UID's wallets settles at once.
