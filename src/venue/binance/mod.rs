@@ -299,20 +299,7 @@ impl Venue for BinanceVenue {
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         let mut notes = Vec::new();
         let offset = self.http.sync_clock().await?;
-        let skew = if offset.offset_ms >= 0 {
-            format!("local clock {} ms behind Binance", offset.offset_ms)
-        } else {
-            format!("local clock {} ms ahead of Binance", -offset.offset_ms)
-        };
-        notes.push(format!(
-            "clock: {skew} (round trip {} ms; timestamps are corrected{})",
-            offset.round_trip.as_millis(),
-            if offset.offset_ms.abs() > 1_000 {
-                "; more than 1 s off: fix NTP"
-            } else {
-                ""
-            }
-        ));
+        notes.push(offset.describe("Binance", None, 1000));
         let mode = self.account_mode().await?;
         notes.push(format!(
             "account mode: {}, {} position mode",

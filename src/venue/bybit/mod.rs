@@ -512,20 +512,7 @@ impl Venue for BybitVenue {
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         let mut notes = Vec::new();
         let offset = self.http.sync_clock().await?;
-        let skew = if offset.offset_ms >= 0 {
-            format!("local clock {} ms behind Bybit", offset.offset_ms)
-        } else {
-            format!("local clock {} ms ahead of Bybit", -offset.offset_ms)
-        };
-        notes.push(format!(
-            "clock: {skew} (round trip {} ms; timestamps are corrected{})",
-            offset.round_trip.as_millis(),
-            if offset.offset_ms.abs() > 1_000 {
-                "; more than 1 s off: fix NTP"
-            } else {
-                ""
-            }
-        ));
+        notes.push(offset.describe("Bybit", None, 1000));
         let mode = self.account_mode().await?;
         mode.supported()
             .map_err(|message| VenueError::Unsupported { message })?;

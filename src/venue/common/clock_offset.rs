@@ -20,6 +20,28 @@ pub struct ClockOffset {
     pub round_trip: Duration,
 }
 
+impl ClockOffset {
+    /// The pre-flight line about the clock, as `check` prints it: the skew against `venue`,
+    /// the venue's own limit when it has one, and a nudge to fix NTP past `fix_above_ms`.
+    pub fn describe(&self, venue: &str, limit: Option<&str>, fix_above_ms: i64) -> String {
+        let skew = if self.offset_ms >= 0 {
+            format!("local clock {} ms behind {venue}", self.offset_ms)
+        } else {
+            format!("local clock {} ms ahead of {venue}", -self.offset_ms)
+        };
+        let limit = limit.map(|l| format!("; {l}")).unwrap_or_default();
+        let fix = if self.offset_ms.abs() > fix_above_ms {
+            format!("; more than {} s off: fix NTP", fix_above_ms / 1000)
+        } else {
+            String::new()
+        };
+        format!(
+            "clock: {skew} (round trip {} ms; timestamps are corrected{limit}{fix})",
+            self.round_trip.as_millis()
+        )
+    }
+}
+
 /// A measurement under way: taken just before the server-time request is sent.
 #[derive(Debug, Clone, Copy)]
 pub struct Probe {
@@ -127,5 +149,30 @@ mod tests {
         // Two readings of the wall clock: the second may be a millisecond later.
         let drift = time.server_now_ms() - time.local_now().as_millis();
         assert!((3_999..=4_000).contains(&drift), "{drift}");
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_line_names_the_skew_the_limit_and_the_fix() {
+        let ahead = ClockOffset {
+            offset_ms: -6_200,
+            round_trip: Duration::from_millis(40),
+        };
+        assert_eq!(
+            ahead.describe("OKX", Some("OKX refuses more than 30 s"), 5_000),
+            "clock: local clock 6200 ms ahead of OKX (round trip 40 ms; timestamps are corrected; OKX refuses more than 30 s; more than 5 s off: fix NTP)"
+        );
+        let behind = ClockOffset {
+            offset_ms: 12,
+            round_trip: Duration::from_millis(3),
+        };
+        assert_eq!(
+            behind.describe("Binance", None, 1_000),
+            "clock: local clock 12 ms behind Binance (round trip 3 ms; timestamps are corrected)"
+        );
     }
 }

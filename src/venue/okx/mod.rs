@@ -412,16 +412,7 @@ impl Venue for OkxVenue {
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         let mut notes = Vec::new();
         let offset = self.http.sync_clock().await?;
-        let skew = if offset.offset_ms >= 0 {
-            format!("local clock {} ms behind OKX", offset.offset_ms)
-        } else {
-            format!("local clock {} ms ahead of OKX", -offset.offset_ms)
-        };
-        notes.push(format!(
-            "clock: {skew} (round trip {} ms; timestamps are corrected; OKX refuses more than 30 s{})",
-            offset.round_trip.as_millis(),
-            if offset.offset_ms.abs() > 5_000 { "; more than 5 s off: fix NTP" } else { "" }
-        ));
+        notes.push(offset.describe("OKX", Some("OKX refuses more than 30 s"), 5000));
         let raw = self.account_config().await?;
         let mode = Self::mode_of(&raw)?;
         *self.mode.lock().expect("mode lock") = Some((Instant::now(), mode));
