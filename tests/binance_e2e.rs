@@ -4,6 +4,7 @@
 
 mod common;
 mod mock_binance;
+mod mock_server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod mock_bybit;
+mod mock_server;
 
 use std::time::Duration;
 

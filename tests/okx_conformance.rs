@@ -2,6 +2,7 @@
 
 mod conformance;
 mod mock_okx;
+mod mock_server;
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;

@@ -5,6 +5,7 @@
 
 mod common;
 mod mock_okx;
+mod mock_server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
