@@ -4,12 +4,13 @@
 
 mod common;
 mod mock_binance;
+mod mock_server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::capture;
+use common::{capture, strategy_path};
 use marginguard::cli::{self, CliError};
 use marginguard::config::Config;
 use marginguard::venue::binance::signing;
@@ -17,49 +18,23 @@ use marginguard::venue::{Venue, VenueError};
 use marginguard::wiring::{self, Mode};
 use mock_binance::{d, MockBinance, Route, SECRET};
 
-fn strategy_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml")
-}
-
 /// A config file for one Binance account on the mock; env var names unique per test.
 fn write_config(dir_name: &str, mock: &MockBinance, dry_run: bool, tag: &str) -> PathBuf {
     let key_env = format!("MG_TEST_BINANCE_KEY_{tag}");
     let secret_env = format!("MG_TEST_BINANCE_SECRET_{tag}");
     std::env::set_var(&key_env, mock_binance::API_KEY);
     std::env::set_var(&secret_env, SECRET);
-    let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
-    // A fresh folder: the journal beside the config must not carry another run's rescues.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("marginguard.toml");
-    let toml = format!(
-        r#"dry_run = {dry_run}
-
-[[accounts]]
-name = "binance-mock"
-venue = "binance"
-strategy = "{strategy}"
-poll_interval = "10s"
-
-[accounts.caps]
-max_per_rescue = "5000"
-max_per_day = "10000"
-keep_at_least = "0"
-cooldown = "0s"
-
-[accounts.binance]
-profile = "custom"
+    let table = format!(
+        r#"profile = "custom"
 futures_url = "{url}"
 spot_url = "{url}"
 api_key_env = "{key_env}"
 api_secret_env = "{secret_env}"
 request_timeout = "2s"
 "#,
-        strategy = strategy_path().display(),
         url = mock.url,
     );
-    std::fs::write(&path, toml).unwrap();
-    path
+    common::write_config(dir_name, "binance", &table, dry_run)
 }
 
 #[tokio::test]

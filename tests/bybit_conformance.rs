@@ -2,6 +2,7 @@
 
 mod conformance;
 mod mock_bybit;
+mod mock_server;
 
 use std::time::Duration;
 
@@ -92,32 +93,4 @@ impl MockExchange for Bybit {
     }
 }
 
-#[tokio::test]
-async fn rescue() {
-    conformance::rescue::<Bybit>().await;
-}
-
-#[tokio::test]
-async fn dry_run_sends_nothing() {
-    conformance::dry_run_sends_nothing::<Bybit>().await;
-}
-
-#[tokio::test]
-async fn bad_signature_moves_nothing() {
-    conformance::bad_signature_moves_nothing::<Bybit>().await;
-}
-
-#[tokio::test]
-async fn rate_limit_is_waited_out() {
-    conformance::rate_limit_is_waited_out::<Bybit>().await;
-}
-
-#[tokio::test]
-async fn malformed_answers_move_nothing() {
-    conformance::malformed_answers_move_nothing::<Bybit>().await;
-}
-
-#[tokio::test]
-async fn unknown_outcome_is_reconciled() {
-    conformance::unknown_outcome_is_reconciled::<Bybit>().await;
-}
+conformance::conformance_tests!(Bybit);

@@ -17,6 +17,7 @@
 mod mock_binance;
 mod mock_bybit;
 mod mock_okx;
+mod mock_server;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

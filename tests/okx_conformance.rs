@@ -2,6 +2,7 @@
 
 mod conformance;
 mod mock_okx;
+mod mock_server;
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;
@@ -96,32 +97,4 @@ impl MockExchange for Okx {
     }
 }
 
-#[tokio::test]
-async fn rescue() {
-    conformance::rescue::<Okx>().await;
-}
-
-#[tokio::test]
-async fn dry_run_sends_nothing() {
-    conformance::dry_run_sends_nothing::<Okx>().await;
-}
-
-#[tokio::test]
-async fn bad_signature_moves_nothing() {
-    conformance::bad_signature_moves_nothing::<Okx>().await;
-}
-
-#[tokio::test]
-async fn rate_limit_is_waited_out() {
-    conformance::rate_limit_is_waited_out::<Okx>().await;
-}
-
-#[tokio::test]
-async fn malformed_answers_move_nothing() {
-    conformance::malformed_answers_move_nothing::<Okx>().await;
-}
-
-#[tokio::test]
-async fn unknown_outcome_is_reconciled() {
-    conformance::unknown_outcome_is_reconciled::<Okx>().await;
-}
+conformance::conformance_tests!(Okx);

@@ -5,12 +5,13 @@
 
 mod common;
 mod mock_okx;
+mod mock_server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::capture;
+use common::{capture, strategy_path};
 use marginguard::cli::{self, CliError};
 use marginguard::config::Config;
 use marginguard::money::Usdt;
@@ -20,50 +21,26 @@ use marginguard::venue::{TransferKey, TransferRequest, TransferStatus, Venue, Ve
 use marginguard::wiring::{self, Mode};
 use mock_okx::{d, Fault, MockOkx, Route, UnknownClientId, PASSPHRASE, SECRET};
 
-fn strategy_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml")
-}
-
 /// A config for one OKX account on the mock; env var names unique per test.
 fn write_config(mock: &MockOkx, dry_run: bool, demo: bool, tag: &str) -> PathBuf {
     let vars = ["KEY", "SECRET", "PASS"].map(|v| format!("MG_TEST_OKX_{v}_{tag}"));
     std::env::set_var(&vars[0], mock_okx::API_KEY);
     std::env::set_var(&vars[1], SECRET);
     std::env::set_var(&vars[2], PASSPHRASE);
-    let dir = std::env::temp_dir().join(format!("mg-okx-{tag}-{}", std::process::id()));
-    // A fresh folder: the journal beside the config must not carry another run's rescues.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("marginguard.toml");
-    let toml = format!(
-        r#"dry_run = {dry_run}
-
-[[accounts]]
-name = "okx-mock"
-venue = "okx"
-strategy = "{strategy}"
-poll_interval = "10s"
-
-[accounts.caps]
-max_per_rescue = "5000"
-max_per_day = "10000"
-
-[accounts.okx]
-rest_url = "{url}"
+    let table = format!(
+        r#"rest_url = "{url}"
 demo = {demo}
 api_key_env = "{k}"
 api_secret_env = "{s}"
 passphrase_env = "{p}"
 request_timeout = "2s"
 "#,
-        strategy = strategy_path().display(),
         url = mock.url,
         k = vars[0],
         s = vars[1],
         p = vars[2],
     );
-    std::fs::write(&path, toml).unwrap();
-    path
+    common::write_config(&format!("mg-okx-{tag}"), "okx", &table, dry_run)
 }
 
 fn request(amount: &str, sequence: u64) -> TransferRequest {

@@ -1,6 +1,7 @@
 //! Helpers every venue's end-to-end tests share. Nothing here names a venue.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Collects everything a tracing subscriber writes.
@@ -38,4 +39,42 @@ pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
         .with_ansi(false)
         .finish();
     (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// The strategy every end-to-end config points at.
+pub fn strategy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml")
+}
+
+/// Writes a config for one account named `<venue>-mock` on `venue` into a fresh temp folder
+/// named after `dir_name` and this process, and returns its path. `venue_table` is the body
+/// of the `[accounts.<venue>]` table (URLs, credential env var names, profile …); the caller
+/// sets those env vars itself.
+pub fn write_config(dir_name: &str, venue: &str, venue_table: &str, dry_run: bool) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
+    // A fresh folder: the journal beside the config must not carry another run's rescues.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("marginguard.toml");
+    let toml = format!(
+        r#"dry_run = {dry_run}
+
+[[accounts]]
+name = "{venue}-mock"
+venue = "{venue}"
+strategy = "{strategy}"
+poll_interval = "10s"
+
+[accounts.caps]
+max_per_rescue = "5000"
+max_per_day = "10000"
+keep_at_least = "0"
+cooldown = "0s"
+
+[accounts.{venue}]
+{venue_table}"#,
+        strategy = strategy_path().display(),
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
 }

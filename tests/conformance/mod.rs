@@ -5,6 +5,8 @@
 //! make the next call misbehave). Each scenario drives the real engine one `tick()` at a time
 //! against the real adapter over real sockets; none sleeps longer than a `Retry-After` of 1 s.
 //! Binance runs it in `tests/binance_conformance.rs`; Bybit and OKX will do the same.
+//! Each venue's file implements `MockExchange` and calls `conformance_tests!(Its)` once, which
+//! expands to one named `#[tokio::test]` per scenario, so a failure names scenario and venue.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -313,3 +315,41 @@ pub async fn unknown_outcome_is_reconciled<M: MockExchange>() {
         assert!(!mock.liquidated());
     }
 }
+
+/// One `#[tokio::test]` per scenario above, run against `$mock` (a `MockExchange`). The tests
+/// keep the scenarios' names, and each venue's test binary is named after the venue, so a
+/// failure still says which scenario failed on which venue.
+macro_rules! conformance_tests {
+    ($mock:ty) => {
+        #[tokio::test]
+        async fn rescue() {
+            $crate::conformance::rescue::<$mock>().await;
+        }
+
+        #[tokio::test]
+        async fn dry_run_sends_nothing() {
+            $crate::conformance::dry_run_sends_nothing::<$mock>().await;
+        }
+
+        #[tokio::test]
+        async fn bad_signature_moves_nothing() {
+            $crate::conformance::bad_signature_moves_nothing::<$mock>().await;
+        }
+
+        #[tokio::test]
+        async fn rate_limit_is_waited_out() {
+            $crate::conformance::rate_limit_is_waited_out::<$mock>().await;
+        }
+
+        #[tokio::test]
+        async fn malformed_answers_move_nothing() {
+            $crate::conformance::malformed_answers_move_nothing::<$mock>().await;
+        }
+
+        #[tokio::test]
+        async fn unknown_outcome_is_reconciled() {
+            $crate::conformance::unknown_outcome_is_reconciled::<$mock>().await;
+        }
+    };
+}
+pub(crate) use conformance_tests;

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -22,6 +22,9 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use marginguard::venue::binance::signing;
+
+pub use crate::mock_server::d;
+use crate::mock_server::{self as server, system_ms, Serving};
 
 /// The futures docs' example key pair (shared/exchanges/binance.md §2.2).
 pub const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
@@ -174,24 +177,7 @@ pub struct MockBinance {
     pub addr: SocketAddr,
     pub url: String,
     pub state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for MockBinance {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn system_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn d(s: &str) -> Decimal {
-    s.parse().expect("decimal literal")
+    _serving: Serving,
 }
 
 impl MockBinance {
@@ -234,18 +220,12 @@ impl MockBinance {
             liquidated: false,
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let (addr, _serving) = server::serve(router).await;
         MockBinance {
             addr,
             url: format!("http://{addr}"),
             state,
-            task,
+            _serving,
         }
     }
 

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -26,6 +26,9 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use marginguard::venue::bybit::signing;
+
+pub use crate::mock_server::d;
+use crate::mock_server::{self as server, system_ms, Serving};
 
 /// The reference's test-vector key pair (shared/exchanges/bybit.md §2.3).
 pub const API_KEY: &str = "AbCdEfGhIjKlMnOpQr";
@@ -168,24 +171,7 @@ pub struct MockBybit {
     pub addr: SocketAddr,
     pub url: String,
     pub state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for MockBybit {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn system_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn d(s: &str) -> Decimal {
-    s.parse().expect("decimal literal")
+    _serving: Serving,
 }
 
 impl MockBybit {
@@ -232,18 +218,12 @@ impl MockBybit {
             liquidated: false,
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let (addr, _serving) = server::serve(router).await;
         MockBybit {
             addr,
             url: format!("http://{addr}"),
             state,
-            task,
+            _serving,
         }
     }
 

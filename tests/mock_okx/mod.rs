@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -26,6 +26,9 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use marginguard::venue::okx::signing;
+
+pub use crate::mock_server::d;
+use crate::mock_server::{self as server, system_ms, Serving};
 
 /// The reference's example key, secret (the docs' own) and passphrase (okx.md §2.2).
 pub const API_KEY: &str = "37c541a1-0000-4000-8000-10fe7a038418";
@@ -166,24 +169,7 @@ pub struct MockOkx {
     pub addr: SocketAddr,
     pub url: String,
     pub state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for MockOkx {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn system_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn d(s: &str) -> Decimal {
-    s.parse().expect("decimal literal")
+    _serving: Serving,
 }
 
 impl MockOkx {
@@ -228,18 +214,12 @@ impl MockOkx {
             liquidated: false,
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let (addr, _serving) = server::serve(router).await;
         MockOkx {
             addr,
             url: format!("http://{addr}"),
             state,
-            task,
+            _serving,
         }
     }
 
