@@ -22,7 +22,7 @@ use super::parse;
 use crate::clock::Clock;
 pub use crate::venue::common::clock_offset::ClockOffset;
 use crate::venue::common::clock_offset::ServerClock;
-use crate::venue::common::transport::{self, retry_after};
+use crate::venue::common::transport::{self, encode, retry_after};
 use crate::venue::VenueError;
 
 /// The two hosts the adapter talks to.
@@ -461,20 +461,6 @@ impl From<CallError> for VenueError {
             },
         }
     }
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass), so non-ASCII is
-/// encoded before signing, as Binance requires.
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use super::parse::{self, Reply};
 use crate::clock::Clock;
 pub use crate::venue::common::clock_offset::ClockOffset;
 use crate::venue::common::clock_offset::ServerClock;
-use crate::venue::common::transport;
+use crate::venue::common::transport::{self, encode};
 use crate::venue::VenueError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -503,20 +503,6 @@ impl From<CallError> for VenueError {
             },
         }
     }
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass). The same string goes
-/// into the URL and into the signature, so nothing re-encodes it after signing.
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

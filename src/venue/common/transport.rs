@@ -12,6 +12,21 @@ use reqwest::header::HeaderMap;
 
 use crate::venue::VenueError;
 
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass), so non-ASCII is encoded
+/// before signing. The same string goes into the URL and into the signature, so nothing
+/// re-encodes it after signing.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Whether the failed call could have moved money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
