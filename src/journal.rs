@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::money::{parse_decimal, Usdt};
 use crate::time::Timestamp;
@@ -168,10 +168,6 @@ impl Journal {
         })
     }
 
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     /// Commits a new row. Returns only once it is durable.
     pub fn insert(&self, record: &RescueRecord) -> Result<(), JournalError> {
         let connection = self.connection.lock().expect("journal lock");
@@ -248,13 +244,6 @@ impl Journal {
         self.select("", params![])
     }
 
-    pub fn find(&self, key: TransferKey) -> Result<Option<RescueRecord>, JournalError> {
-        Ok(self
-            .select("WHERE key = ?1", params![key.compact()])?
-            .into_iter()
-            .next())
-    }
-
     fn select(
         &self,
         filter: &str,
@@ -279,20 +268,6 @@ impl Journal {
             })?);
         }
         Ok(records)
-    }
-
-    /// Whether the row exists at all (used by the crash harness's checks).
-    pub fn contains(&self, key: TransferKey) -> Result<bool, JournalError> {
-        let connection = self.connection.lock().expect("journal lock");
-        connection
-            .query_row(
-                "SELECT 1 FROM rescues WHERE key = ?1",
-                params![key.compact()],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|found| found.is_some())
-            .map_err(|e| self.error(e))
     }
 
     fn error(&self, e: impl fmt::Display) -> JournalError {

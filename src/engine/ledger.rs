@@ -11,7 +11,6 @@ use crate::core::RescueState;
 use crate::journal::{Journal, JournalError, RescueRecord, StateChange};
 use crate::money::Usdt;
 use crate::time::Timestamp;
-use crate::venue::TransferKey;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -63,10 +62,6 @@ impl RescueLedger {
         &self.entries
     }
 
-    pub fn get(&self, key: TransferKey) -> Option<&RescueRecord> {
-        self.entries.iter().find(|r| r.key == key)
-    }
-
     /// What the core needs: in flight, spent over the rolling day, last top-up.
     pub fn state(&self, now: Timestamp) -> RescueState {
         let day_start = now - DAY;
@@ -100,6 +95,7 @@ impl RescueLedger {
 mod tests {
     use super::*;
     use crate::journal::RescueStage;
+    use crate::venue::TransferKey;
     use rust_decimal_macros::dec;
 
     fn record(at: i64, amount: rust_decimal::Decimal, state: RescueStage) -> RescueRecord {

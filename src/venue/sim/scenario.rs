@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::market::{load_klines, Bar};
 use crate::config::literal::{DurationLit, MoneyLit, RatioLit};
 use crate::config::{load_toml, relative_to, ConfigError, RawCaps};
-use crate::core::{Caps, Tier, TierTable};
+use crate::core::{Caps, TierTable};
 use crate::money::{parse_decimal, Price, Qty, Ratio, Usdt};
 use crate::time::Timestamp;
 
@@ -345,16 +345,6 @@ pub fn built_in_tiers(symbol: &str) -> Option<TierTable> {
         })
         .collect();
     Some(TierTable::from_rates(&tiers).expect("built-in tiers are valid"))
-}
-
-/// Tiers as rows, for output.
-pub fn describe_tiers(tiers: &TierTable) -> String {
-    tiers
-        .tiers()
-        .iter()
-        .map(|Tier { floor, rate, .. }| format!("≥{floor}: {}", rate.percent()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
