@@ -1,5 +1,6 @@
 //! The venue conformance suite (tests/conformance) run against mock Binance.
 
+mod common;
 mod conformance;
 mod mock_binance;
 mod mock_server;

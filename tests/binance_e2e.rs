@@ -273,27 +273,12 @@ async fn a_canary_secret_never_appears_in_logs_debug_or_errors() {
         mock_binance::Fault::Slow(Duration::from_millis(800)),
     );
     let venue: Arc<dyn Venue> = wiring::for_mode(Box::new(mock.adapter(CANARY)), Mode::Live);
-    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
-    let mut runner = marginguard::engine::AccountRunner::new(
-        marginguard::engine::AccountSetup {
-            name: "canary".into(),
-            venue,
-            strategy: marginguard::config::strategy::load(&strategy_path()).unwrap(),
-            caps: marginguard::core::Caps {
-                max_per_rescue: marginguard::money::Usdt(d("5000")),
-                max_per_day: marginguard::money::Usdt(d("10000")),
-                keep_at_least: marginguard::money::Usdt::ZERO,
-                cooldown: Duration::ZERO,
-            },
-            poll_interval: Duration::from_secs(2),
-            clock: marginguard::clock::Clock::Wall,
-            key_salt: 7,
-            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
-            unknown_outcome_grace: std::time::Duration::from_secs(120),
-        },
-        Some(sender),
-    )
-    .expect("the journal opens");
+    let (mut runner, _events) = common::distance_runner(
+        "canary",
+        venue,
+        7,
+        Arc::new(marginguard::journal::Journal::in_memory()),
+    );
     for _ in 0..5 {
         runner.tick().await.unwrap();
     }
@@ -383,26 +368,7 @@ async fn a_rescue_settled_by_lookup_keeps_its_tran_id_in_the_journal() {
     mock.fail_next(Route::Transfer, mock_binance::Fault::UnknownAfterApplying);
     let venue: Arc<dyn Venue> = wiring::for_mode(Box::new(mock.adapter(SECRET)), Mode::Live);
     let journal = Arc::new(marginguard::journal::Journal::in_memory());
-    let mut runner = marginguard::engine::AccountRunner::new(
-        marginguard::engine::AccountSetup {
-            name: "lookup".into(),
-            venue,
-            strategy: marginguard::config::strategy::load(&strategy_path()).unwrap(),
-            caps: marginguard::core::Caps {
-                max_per_rescue: marginguard::money::Usdt(d("5000")),
-                max_per_day: marginguard::money::Usdt(d("10000")),
-                keep_at_least: marginguard::money::Usdt::ZERO,
-                cooldown: Duration::ZERO,
-            },
-            poll_interval: Duration::from_secs(2),
-            clock: marginguard::clock::Clock::Wall,
-            key_salt: 11,
-            journal: journal.clone(),
-            unknown_outcome_grace: Duration::from_secs(120),
-        },
-        None,
-    )
-    .expect("the journal opens");
+    let (mut runner, _events) = common::distance_runner("lookup", venue, 11, journal.clone());
     runner.tick().await.unwrap(); // sends; the answer is a 503 after the mock applied it
     runner.tick().await.unwrap(); // looks it up in the history: settled
     let ledger = mock.ledger();

@@ -1,5 +1,6 @@
 //! The venue conformance suite (tests/conformance) run against mock Bybit.
 
+mod common;
 mod conformance;
 mod mock_bybit;
 mod mock_server;

@@ -10,6 +10,7 @@ use rust_decimal_macros::dec;
 use marginguard::clock::Clock;
 use marginguard::core::{Account, Caps, Levels, MetricKind, Position, Strategy, TierTable};
 use marginguard::engine::{run_accounts, AccountRunner, AccountSetup, EventKind, StopReason};
+use marginguard::journal::Journal;
 use marginguard::money::{Price, Qty, Ratio, Usdt};
 use marginguard::time::Timestamp;
 use marginguard::venue::dry_run::DryRun;
@@ -190,22 +191,24 @@ fn caps() -> Caps {
     }
 }
 
+/// The account every engine test runs: `distance`, the caps above, 10 s polls, a 2 min grace.
+fn setup(venue: Arc<dyn Venue>, clock: Clock, journal: Arc<Journal>) -> AccountSetup {
+    AccountSetup {
+        name: "acct".into(),
+        venue,
+        strategy: distance(),
+        caps: caps(),
+        poll_interval: Duration::from_secs(10),
+        clock,
+        key_salt: 0,
+        journal,
+        unknown_outcome_grace: Duration::from_secs(120),
+    }
+}
+
 fn runner(venue: Arc<dyn Venue>, clock: Clock) -> AccountRunner {
-    AccountRunner::new(
-        AccountSetup {
-            name: "acct".into(),
-            venue,
-            strategy: distance(),
-            caps: caps(),
-            poll_interval: Duration::from_secs(10),
-            clock,
-            key_salt: 0,
-            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
-            unknown_outcome_grace: std::time::Duration::from_secs(120),
-        },
-        None,
-    )
-    .expect("the journal opens")
+    AccountRunner::new(setup(venue, clock, Arc::new(Journal::in_memory())), None)
+        .expect("the journal opens")
 }
 
 #[tokio::test]
@@ -293,17 +296,7 @@ async fn failed_snapshot_means_no_decision() {
     });
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let mut runner = AccountRunner::new(
-        AccountSetup {
-            name: "acct".into(),
-            venue: venue.clone(),
-            strategy: distance(),
-            caps: caps(),
-            poll_interval: Duration::from_secs(10),
-            clock,
-            key_salt: 0,
-            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
-            unknown_outcome_grace: std::time::Duration::from_secs(120),
-        },
+        setup(venue.clone(), clock, Arc::new(Journal::in_memory())),
         Some(sender),
     )
     .expect("the journal opens");
@@ -444,17 +437,7 @@ async fn simulated_day_replays_identically() {
         let sim = Arc::new(SimVenue::new(scenario.clone(), clock.clone()));
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runner = AccountRunner::new(
-            AccountSetup {
-                name: "replay".into(),
-                venue: sim.clone(),
-                strategy: distance(),
-                caps: caps(),
-                poll_interval: Duration::from_secs(10),
-                clock,
-                key_salt: 0,
-                journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
-                unknown_outcome_grace: std::time::Duration::from_secs(120),
-            },
+            setup(sim.clone(), clock, Arc::new(Journal::in_memory())),
             Some(sender),
         )
         .expect("the journal opens");
@@ -485,27 +468,18 @@ async fn a_restart_reads_the_journal_and_does_not_pay_twice() {
     venue.state.lock().unwrap().next_transfer = Some(VenueError::OutcomeUnknown {
         detail: "connection reset".into(),
     });
-    let setup = |journal| AccountSetup {
-        name: "acct".into(),
-        venue: venue.clone(),
-        strategy: distance(),
-        caps: caps(),
-        poll_interval: Duration::from_secs(10),
-        clock: clock.clone(),
-        key_salt: 0,
-        journal,
-        unknown_outcome_grace: Duration::from_secs(120),
-    };
     {
-        let journal = Arc::new(marginguard::journal::Journal::open(&path).unwrap());
-        let mut first = AccountRunner::new(setup(journal), None).unwrap();
+        let journal = Arc::new(Journal::open(&path).unwrap());
+        let mut first =
+            AccountRunner::new(setup(venue.clone(), clock.clone(), journal), None).unwrap();
         first.tick().await.unwrap();
         // "Crash": the runner and its journal handle are dropped without any goodbye.
     }
     assert_eq!(venue.transfers().len(), 1);
     clock.sleep(Duration::from_secs(10)).await;
-    let journal = Arc::new(marginguard::journal::Journal::open(&path).unwrap());
-    let mut second = AccountRunner::new(setup(journal.clone()), None).unwrap();
+    let journal = Arc::new(Journal::open(&path).unwrap());
+    let mut second =
+        AccountRunner::new(setup(venue.clone(), clock.clone(), journal.clone()), None).unwrap();
     for _ in 0..5 {
         second.tick().await.unwrap();
         clock.sleep(Duration::from_secs(10)).await;
@@ -535,21 +509,8 @@ async fn a_lost_transfer_is_resent_under_its_own_key_only_where_duplicates_are_r
             s.refuses_duplicates = refuses_duplicates;
         }
         let journal = Arc::new(marginguard::journal::Journal::in_memory());
-        let mut runner = AccountRunner::new(
-            AccountSetup {
-                name: "acct".into(),
-                venue: venue.clone(),
-                strategy: distance(),
-                caps: caps(),
-                poll_interval: Duration::from_secs(10),
-                clock: clock.clone(),
-                key_salt: 0,
-                journal: journal.clone(),
-                unknown_outcome_grace: Duration::from_secs(120),
-            },
-            None,
-        )
-        .unwrap();
+        let mut runner =
+            AccountRunner::new(setup(venue.clone(), clock.clone(), journal.clone()), None).unwrap();
         runner.tick().await.unwrap(); // sent, lost
         assert!(venue.transfers().is_empty());
         clock.sleep(Duration::from_secs(10)).await;

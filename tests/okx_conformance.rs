@@ -1,5 +1,6 @@
 //! The venue conformance suite (tests/conformance) run against mock OKX.
 
+mod common;
 mod conformance;
 mod mock_okx;
 mod mock_server;

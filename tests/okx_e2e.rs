@@ -378,27 +378,12 @@ async fn canary_secret_and_passphrase_never_appear_in_logs_debug_or_errors() {
         Box::new(mock.adapter_with(CANARY, CANARY_PASS, false)),
         Mode::Live,
     );
-    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
-    let mut runner = marginguard::engine::AccountRunner::new(
-        marginguard::engine::AccountSetup {
-            name: "canary".into(),
-            venue,
-            strategy: marginguard::config::strategy::load(&strategy_path()).unwrap(),
-            caps: marginguard::core::Caps {
-                max_per_rescue: Usdt(d("5000")),
-                max_per_day: Usdt(d("10000")),
-                keep_at_least: Usdt::ZERO,
-                cooldown: Duration::ZERO,
-            },
-            poll_interval: Duration::from_secs(2),
-            clock: marginguard::clock::Clock::Wall,
-            key_salt: 7,
-            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
-            unknown_outcome_grace: std::time::Duration::from_secs(120),
-        },
-        Some(sender),
-    )
-    .expect("the journal opens");
+    let (mut runner, _events) = common::distance_runner(
+        "canary",
+        venue,
+        7,
+        Arc::new(marginguard::journal::Journal::in_memory()),
+    );
     for _ in 0..5 {
         runner.tick().await.unwrap();
     }

@@ -1,8 +1,20 @@
-//! Helpers every venue's end-to-end tests share. Nothing here names a venue.
+//! Helpers every venue's end-to-end and conformance tests share. Nothing here names a venue.
+// Each test crate uses a part of this module.
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use marginguard::clock::Clock;
+use marginguard::core::Caps;
+use marginguard::engine::{AccountRunner, AccountSetup, Event};
+use marginguard::journal::Journal;
+use marginguard::money::Usdt;
+use marginguard::venue::Venue;
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
 
 /// Collects everything a tracing subscriber writes.
 #[derive(Clone, Default)]
@@ -44,6 +56,41 @@ pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
 /// The strategy every end-to-end config points at.
 pub fn strategy_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml")
+}
+
+/// A live runner on the default `distance` strategy (top up below an 8 % move, refill to
+/// 12 %), caps 5,000 per rescue and 10,000 a day, no cooldown, 2 s polls, wall clock,
+/// recording into `journal`.
+pub fn distance_runner(
+    name: &str,
+    venue: Arc<dyn Venue>,
+    key_salt: u64,
+    journal: Arc<Journal>,
+) -> (AccountRunner, mpsc::UnboundedReceiver<Event>) {
+    let strategy =
+        marginguard::config::strategy::load(&strategy_path()).expect("distance strategy");
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let runner = AccountRunner::new(
+        AccountSetup {
+            name: name.into(),
+            venue,
+            strategy,
+            caps: Caps {
+                max_per_rescue: Usdt(Decimal::from(5_000)),
+                max_per_day: Usdt(Decimal::from(10_000)),
+                keep_at_least: Usdt::ZERO,
+                cooldown: Duration::ZERO,
+            },
+            poll_interval: Duration::from_secs(2),
+            clock: Clock::Wall,
+            key_salt,
+            journal,
+            unknown_outcome_grace: Duration::from_secs(120),
+        },
+        Some(sender),
+    )
+    .expect("an in-memory journal opens");
+    (runner, receiver)
 }
 
 /// Writes a config for one account named `<venue>-mock` on `venue` into a fresh temp folder

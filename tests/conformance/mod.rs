@@ -16,10 +16,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use marginguard::clock::Clock;
-use marginguard::core::Caps;
-use marginguard::engine::{AccountRunner, AccountSetup, Event, EventKind};
-use marginguard::money::Usdt;
+use marginguard::engine::{AccountRunner, Event, EventKind};
 use marginguard::venue::{Venue, VenueError};
 use marginguard::wiring::{self, Mode};
 
@@ -113,34 +110,14 @@ pub fn marks(values: &[i64]) -> Vec<Decimal> {
     values.iter().map(|v| Decimal::from(*v)).collect()
 }
 
-/// A runner on the default `distance` strategy (top up below an 8 % move, refill to 12 %),
-/// caps 5,000 per rescue and 10,000 a day, no cooldown, wall clock.
+/// The suite's runner: the shared `distance` runner, on its own in-memory journal.
 pub fn runner(venue: Arc<dyn Venue>) -> (AccountRunner, mpsc::UnboundedReceiver<Event>) {
-    let strategy_path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml");
-    let strategy = marginguard::config::strategy::load(&strategy_path).expect("distance strategy");
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let runner = AccountRunner::new(
-        AccountSetup {
-            name: "conformance".into(),
-            venue,
-            strategy,
-            caps: Caps {
-                max_per_rescue: Usdt(Decimal::from(5_000)),
-                max_per_day: Usdt(Decimal::from(10_000)),
-                keep_at_least: Usdt::ZERO,
-                cooldown: Duration::ZERO,
-            },
-            poll_interval: Duration::from_secs(2),
-            clock: Clock::Wall,
-            key_salt: 1,
-            journal: std::sync::Arc::new(marginguard::journal::Journal::in_memory()),
-            unknown_outcome_grace: std::time::Duration::from_secs(120),
-        },
-        Some(sender),
+    crate::common::distance_runner(
+        "conformance",
+        venue,
+        1,
+        Arc::new(marginguard::journal::Journal::in_memory()),
     )
-    .expect("the journal opens");
-    (runner, receiver)
 }
 
 pub fn drain(receiver: &mut mpsc::UnboundedReceiver<Event>) -> Vec<EventKind> {
