@@ -3,68 +3,39 @@
 //! The secret never reaches a log line, a panic message, `Debug` output or a metric: it is a
 //! `common::credential::Hidden`, used only to sign. Reading from the environment or an
 //! owner-only file is shared with the other adapters (`venue::common::credential`); what is
-//! Binance's here is the set of values and the signature.
+//! Binance's here is the signature.
 
-use std::fmt;
 use std::path::Path;
 
 use super::signing;
-use crate::venue::common::credential::{self as common, Hidden};
+use crate::venue::common::credential::KeyPair;
 
 pub use crate::venue::common::credential::CredentialError;
 
-#[derive(Clone)]
-pub struct Credentials {
-    api_key: String,
-    secret: Hidden,
-}
+/// The key pair, with Binance's signature as its only use of the secret.
+#[derive(Clone, Debug)]
+pub struct Credentials(KeyPair);
 
 impl Credentials {
     pub fn new(api_key: impl Into<String>, secret: impl Into<String>) -> Self {
-        Self {
-            api_key: api_key.into(),
-            secret: Hidden::new(secret),
-        }
+        Self(KeyPair::new(api_key, secret))
     }
 
-    /// Reads the key and secret from the environment variables with these names.
     pub fn from_env(key_var: &str, secret_var: &str) -> Result<Self, CredentialError> {
-        Ok(Self::new(
-            common::from_env(key_var)?,
-            common::from_env(secret_var)?,
-        ))
+        KeyPair::from_env(key_var, secret_var).map(Self)
     }
 
-    /// Reads a file of two lines, `api_key = "…"` and `api_secret = "…"` (TOML). On unix the
-    /// file must not be readable by group or others, as OpenSSH demands of private keys.
     pub fn from_file(path: &Path) -> Result<Self, CredentialError> {
-        let [key, secret] = common::from_owner_only_file(
-            path,
-            ["api_key", "api_secret"],
-            "needs both api_key and api_secret, not empty",
-        )?;
-        Ok(Self::new(key, secret))
+        KeyPair::from_file(path).map(Self)
     }
 
     pub fn api_key(&self) -> &str {
-        &self.api_key
+        self.0.api_key()
     }
 
     /// The hex signature of `payload`: the only use of the secret.
     pub fn sign(&self, payload: &str) -> String {
-        signing::sign(self.secret.expose(), payload)
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field(
-                "api_key",
-                &format_args!("{}…", common::key_prefix(&self.api_key)),
-            )
-            .field("secret", &self.secret)
-            .finish()
+        signing::sign(self.0.secret(), payload)
     }
 }
 

@@ -3,67 +3,40 @@
 //! The secret is a `common::credential::Hidden`: used only to sign, shown nowhere (`Debug`
 //! prints the first four characters of the key and `[redacted]`), overwritten on drop. Reading
 //! from the environment or an owner-only file is shared (`venue::common::credential`); what is
-//! Bybit's here is the set of values and the signature.
+//! Bybit's here is the signature.
 
-use std::fmt;
 use std::path::Path;
 
 use super::signing;
-use crate::venue::common::credential::{self as common, Hidden};
+use crate::venue::common::credential::KeyPair;
 
 pub use crate::venue::common::credential::CredentialError;
 
-#[derive(Clone)]
-pub struct Credentials {
-    api_key: String,
-    secret: Hidden,
-}
+/// The key pair, with Bybit's signature as its only use of the secret.
+#[derive(Clone, Debug)]
+pub struct Credentials(KeyPair);
 
 impl Credentials {
     pub fn new(api_key: impl Into<String>, secret: impl Into<String>) -> Self {
-        Self {
-            api_key: api_key.into(),
-            secret: Hidden::new(secret),
-        }
+        Self(KeyPair::new(api_key, secret))
     }
 
     pub fn from_env(key_var: &str, secret_var: &str) -> Result<Self, CredentialError> {
-        Ok(Self::new(
-            common::from_env(key_var)?,
-            common::from_env(secret_var)?,
-        ))
+        KeyPair::from_env(key_var, secret_var).map(Self)
     }
 
-    /// `api_key = "…"` and `api_secret = "…"` lines; the file must be mode 0600 (or stricter).
     pub fn from_file(path: &Path) -> Result<Self, CredentialError> {
-        let [key, secret] = common::from_owner_only_file(
-            path,
-            ["api_key", "api_secret"],
-            "needs both api_key and api_secret, not empty",
-        )?;
-        Ok(Self::new(key, secret))
+        KeyPair::from_file(path).map(Self)
     }
 
     pub fn api_key(&self) -> &str {
-        &self.api_key
+        self.0.api_key()
     }
 
     /// `X-BAPI-SIGN` for one request: the only use of the secret.
     pub fn sign(&self, timestamp_ms: i64, recv_window_ms: u128, payload: &str) -> String {
-        let message = signing::presign(timestamp_ms, &self.api_key, recv_window_ms, payload);
-        signing::hmac_hex(self.secret.expose(), &message)
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field(
-                "api_key",
-                &format_args!("{}…", common::key_prefix(&self.api_key)),
-            )
-            .field("secret", &self.secret)
-            .finish()
+        let message = signing::presign(timestamp_ms, self.0.api_key(), recv_window_ms, payload);
+        signing::hmac_hex(self.0.secret(), &message)
     }
 }
 

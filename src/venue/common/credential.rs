@@ -40,6 +40,57 @@ impl fmt::Debug for Hidden {
     }
 }
 
+/// An API key and its secret, as Binance and Bybit hold them. Its `Debug` shows the key's
+/// first four characters and `[redacted]`; the secret is only ever handed to a signer.
+#[derive(Clone)]
+pub struct KeyPair {
+    api_key: String,
+    secret: Hidden,
+}
+
+impl KeyPair {
+    pub fn new(api_key: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            api_key: api_key.into(),
+            secret: Hidden::new(secret),
+        }
+    }
+
+    /// Reads the key and secret from the environment variables with these names.
+    pub fn from_env(key_var: &str, secret_var: &str) -> Result<Self, CredentialError> {
+        Ok(Self::new(from_env(key_var)?, from_env(secret_var)?))
+    }
+
+    /// Reads a file of two lines, `api_key = "…"` and `api_secret = "…"` (TOML). On unix the
+    /// file must not be readable by group or others, as OpenSSH demands of private keys.
+    pub fn from_file(path: &Path) -> Result<Self, CredentialError> {
+        let [key, secret] = from_owner_only_file(
+            path,
+            ["api_key", "api_secret"],
+            "needs both api_key and api_secret, not empty",
+        )?;
+        Ok(Self::new(key, secret))
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The secret, for a signer only.
+    pub fn secret(&self) -> &[u8] {
+        self.secret.expose()
+    }
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &format_args!("{}…", key_prefix(&self.api_key)))
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
 /// The first four characters of a key: all that logs, `Debug` and `check` show of it.
 pub fn key_prefix(api_key: &str) -> String {
     api_key.chars().take(4).collect()
