@@ -451,6 +451,10 @@ impl AccountRunner {
             .filter(|r| r.state == RescueStage::Settled && !r.verified)
             .cloned()
             .collect();
+        if landed.is_empty() {
+            // The common case, every tick: nothing to verify, nothing to compute.
+            return;
+        }
         let buffer_after = crate::core::metrics::margin_ratio_buffer(&snapshot.account).to_string();
         for rescue in landed {
             let rise = snapshot.wallet_balance - rescue.wallet_before;
