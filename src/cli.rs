@@ -327,15 +327,14 @@ fn simulate_one(scenario: &Scenario, strategy: Option<&Strategy>, runs: &[Run]) 
         None => out.push_str("without the bot (nothing moves)\n"),
     }
     let events: Vec<&Event> = shown.events.iter().collect();
-    let mut timeline = report::timeline(
+    out.push_str(&report::timeline(
         &events,
         report::liquidation_row(&shown.outcome),
-        TimelineOptions::default(),
-    );
-    if bot_run.is_none() {
-        timeline = strip_actions(&timeline);
-    }
-    out.push_str(&timeline);
+        TimelineOptions {
+            actions: bot_run.is_some(),
+            ..TimelineOptions::default()
+        },
+    ));
     let mut rows = Vec::new();
     if let Some(run) = bot_run {
         rows.push(SummaryRow {
@@ -367,25 +366,6 @@ fn caps_line(caps: &Caps) -> String {
         report::money(caps.keep_at_least),
         config::literal::format_duration(caps.cooldown),
     )
-}
-
-/// Without a bot the action column would only say what a bot would have done; drop it.
-fn strip_actions(timeline: &str) -> String {
-    timeline
-        .lines()
-        .map(|line| {
-            let cut = ["hold", "ALERT", "CRITICAL", "EMERGENCY", "top up", "action"]
-                .iter()
-                .filter_map(|word| line.find(word))
-                .min();
-            match cut {
-                Some(at) if !line.contains("LIQUIDATED") => line[..at].trim_end().to_string(),
-                _ => line.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
 }
 
 /// `check`: validate, then read each account once (never moving anything) and print its

@@ -44,12 +44,16 @@ fn group_thousands(value: Decimal, dp: u32) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct TimelineOptions {
     pub checkpoint_hours: i64,
+    /// The action column. Off for a day replayed without the bot, where it would only say
+    /// what a bot would have done.
+    pub actions: bool,
 }
 
 impl Default for TimelineOptions {
     fn default() -> Self {
         Self {
             checkpoint_hours: 2,
+            actions: true,
         }
     }
 }
@@ -99,7 +103,8 @@ pub fn timeline(
                     } else {
                         marks
                     };
-                    rows.push((event.at, metric_row(&marks, decision, &label)));
+                    let shown = if options.actions { label.as_str() } else { "" };
+                    rows.push((event.at, metric_row(&marks, decision, shown)));
                     last_label = label;
                     last_severity = severity;
                     last_checkpoint = Some(slot);
@@ -194,12 +199,19 @@ pub fn timeline(
         }
     };
     let width = if span_days > 0 { 14 } else { 8 };
-    let mut out = format!(
-        "  {:<width$} {:>20} {:>8} {:>8} {:>9}  {}\n",
-        "time", "mark", "buffer", "cushion", "liq.dist", "action"
+    let header = format!(
+        "  {:<width$} {:>20} {:>8} {:>8} {:>9}  {}",
+        "time",
+        "mark",
+        "buffer",
+        "cushion",
+        "liq.dist",
+        if options.actions { "action" } else { "" }
     );
+    let mut out = format!("{}\n", header.trim_end());
     for (at, row) in rows {
-        let _ = writeln!(out, "  {:<width$} {row}", stamp(at));
+        let line = format!("  {:<width$} {row}", stamp(at));
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
