@@ -36,6 +36,11 @@ pub enum RescueStage {
     Unknown,
     /// The venue says it settled.
     Settled,
+    /// The venue did not show it for `unknown_outcome_grace` after it had had time to: it no
+    /// longer blocks new rescues, but it may still have moved money, so it keeps counting
+    /// against the caps and the reserve for its full 24 h and is still looked up, so a late
+    /// record settles it.
+    Lapsed,
 }
 
 impl RescueStage {
@@ -46,6 +51,7 @@ impl RescueStage {
             RescueStage::Rejected => "rejected",
             RescueStage::Unknown => "unknown",
             RescueStage::Settled => "settled",
+            RescueStage::Lapsed => "lapsed",
         }
     }
 
@@ -60,6 +66,11 @@ impl RescueStage {
     /// Counted against the caps: everything that may have moved money.
     pub fn may_have_moved(self) -> bool {
         self != RescueStage::Rejected
+    }
+
+    /// Still asked about at the venue: open, or lapsed (a late record may yet settle it).
+    pub fn is_looked_up(self) -> bool {
+        self.is_open() || self == RescueStage::Lapsed
     }
 }
 
@@ -78,6 +89,7 @@ impl FromStr for RescueStage {
             "rejected" => RescueStage::Rejected,
             "unknown" => RescueStage::Unknown,
             "settled" => RescueStage::Settled,
+            "lapsed" => RescueStage::Lapsed,
             other => return Err(format!("unknown rescue state `{other}`")),
         })
     }
@@ -106,47 +118,106 @@ pub struct RescueRecord {
     pub detail: Option<String>,
     pub verified: bool,
     pub updated_at: Timestamp,
+    /// The first lookup, made once the venue had had time to show the transfer, that did not
+    /// find it settled: the grace before it lapses is measured from here, never from the
+    /// decision, so a venue whose records lag is given the whole grace after it could answer.
+    pub unseen_since: Option<Timestamp>,
+    /// Whose money this is: the venue account's own identity (`binance:<uid>`, …), not the
+    /// config's name for it, so renaming an account keeps its 24 h spend.
+    pub venue_account: String,
+    /// The reserve wallet drawn on; accounts that share one share its `keep_at_least`.
+    pub reserve_wallet: String,
 }
+
+/// The rows' shape since schema version 2 (`PRAGMA user_version`). Version 1, the first
+/// release's, had no `lapsed` state and no `unseen_since`, `venue_account` or `reserve_wallet`;
+/// `migrate` rebuilds such a table in place, keeping every row.
+const TABLE: &str = "
+CREATE TABLE IF NOT EXISTS rescues (
+    key            TEXT PRIMARY KEY,
+    account        TEXT NOT NULL,
+    venue          TEXT NOT NULL,
+    asset          TEXT NOT NULL,
+    amount         TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    buffer_before  TEXT NOT NULL,
+    buffer_after   TEXT,
+    wallet_before  TEXT NOT NULL,
+    state          TEXT NOT NULL
+                   CHECK (state IN ('intent', 'acked', 'rejected', 'unknown', 'settled', 'lapsed')),
+    venue_id       TEXT,
+    detail         TEXT,
+    verified       INTEGER NOT NULL DEFAULT 0,
+    updated_at     INTEGER NOT NULL,
+    unseen_since   INTEGER,
+    venue_account  TEXT NOT NULL DEFAULT '',
+    reserve_wallet TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rescues_by_venue_account ON rescues (venue_account, created_at);
+CREATE INDEX IF NOT EXISTS rescues_by_reserve ON rescues (reserve_wallet, created_at);
+";
+
+const SCHEMA_VERSION: i64 = 2;
+
+/// A row of the account in `Scope` (?1 its identity, ?2 its name): by identity, or by name
+/// for rows written before identities were kept.
+const OWN: &str = "((venue_account = ?1 AND ?1 <> '') OR (venue_account = '' AND account = ?2))";
+
+/// The first release's columns, in order: what a version-1 table holds.
+const V1_COLUMNS: &str = "key, account, venue, asset, amount, created_at, reason, buffer_before,
+    buffer_after, wallet_before, state, venue_id, detail, verified, updated_at";
+
+const COLUMNS: &str = "key, account, venue, asset, amount, created_at, reason, buffer_before,
+    buffer_after, wallet_before, state, venue_id, detail, verified, updated_at, unseen_since,
+    venue_account, reserve_wallet";
 
 pub struct Journal {
     path: String,
     connection: Mutex<Connection>,
+    /// Held for the journal's lifetime: a second daemon on the same file would compute caps
+    /// without seeing this one's rescues, so it is refused instead.
+    _lock: Option<std::fs::File>,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rescues (
-    key           TEXT PRIMARY KEY,
-    account       TEXT NOT NULL,
-    venue         TEXT NOT NULL,
-    asset         TEXT NOT NULL,
-    amount        TEXT NOT NULL,
-    created_at    INTEGER NOT NULL,
-    reason        TEXT NOT NULL,
-    buffer_before TEXT NOT NULL,
-    buffer_after  TEXT,
-    wallet_before TEXT NOT NULL,
-    state         TEXT NOT NULL
-                  CHECK (state IN ('intent', 'acked', 'rejected', 'unknown', 'settled')),
-    venue_id      TEXT,
-    detail        TEXT,
-    verified      INTEGER NOT NULL DEFAULT 0,
-    updated_at    INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rescues_by_account ON rescues (account, created_at);
-";
+/// Which rows an account runner reads back: its own (by the venue account's identity, or by
+/// the config name for rows written before identities were kept), and every row drawn on the
+/// same reserve wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub name: &'a str,
+    pub venue_account: &'a str,
+    pub reserve_wallet: &'a str,
+}
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`: WAL, synchronous writes.
+    /// Opens (creating if needed) the journal at `path` for writing: WAL, synchronous writes,
+    /// and an exclusive lock on `<path>.lock` that a second process cannot take.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| error(path, e))?;
         }
+        let lock = lock_exclusively(path)?;
+        let mut journal = Self::open_unlocked(path)?;
+        journal._lock = Some(lock);
+        Ok(journal)
+    }
+
+    /// Opens the journal to read it while a daemon may be writing it (`history`): no lock.
+    pub fn open_for_reading(path: &Path) -> Result<Journal, JournalError> {
+        Self::open_unlocked(path)
+    }
+
+    fn open_unlocked(path: &Path) -> Result<Journal, JournalError> {
         let connection = Connection::open(path).map_err(|e| error(path, e))?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| error(path, e))?;
         connection
             .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| error(path, e))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| error(path, e))?;
         Self::with_schema(path.display().to_string(), connection)
     }
@@ -158,25 +229,32 @@ impl Journal {
         Self::with_schema(":memory:".into(), connection).expect("schema on a fresh database")
     }
 
-    fn with_schema(path: String, connection: Connection) -> Result<Journal, JournalError> {
-        connection
-            .execute_batch(SCHEMA)
-            .map_err(|e| error(Path::new(&path), e))?;
+    fn with_schema(path: String, mut connection: Connection) -> Result<Journal, JournalError> {
+        migrate(&mut connection).map_err(|e| error(Path::new(&path), e))?;
         Ok(Journal {
             path,
             connection: Mutex::new(connection),
+            _lock: None,
         })
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (each statement is
+        // atomic), so a poisoned lock is still safe to use.
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Commits a new row. Returns only once it is durable.
     pub fn insert(&self, record: &RescueRecord) -> Result<(), JournalError> {
-        let connection = self.connection.lock().expect("journal lock");
+        let connection = self.connection();
         connection
             .execute(
-                "INSERT INTO rescues (key, account, venue, asset, amount, created_at, reason,
-                    buffer_before, buffer_after, wallet_before, state, venue_id, detail, verified,
-                    updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                &format!(
+                    "INSERT INTO rescues ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+                        ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                ),
                 params![
                     record.key.compact(),
                     record.account,
@@ -193,6 +271,9 @@ impl Journal {
                     record.detail,
                     record.verified,
                     record.updated_at.as_millis(),
+                    record.unseen_since.map(|t| t.as_millis()),
+                    record.venue_account,
+                    record.reserve_wallet,
                 ],
             )
             .map_err(|e| self.error(e))?;
@@ -201,7 +282,7 @@ impl Journal {
 
     /// Moves a row to a new state, keeping what was known before unless told otherwise.
     pub fn update(&self, change: &StateChange<'_>) -> Result<(), JournalError> {
-        let connection = self.connection.lock().expect("journal lock");
+        let connection = self.connection();
         let changed = connection
             .execute(
                 "UPDATE rescues SET state = ?2,
@@ -209,7 +290,8 @@ impl Journal {
                     detail = COALESCE(?4, detail),
                     buffer_after = COALESCE(?5, buffer_after),
                     verified = MAX(verified, ?6),
-                    updated_at = ?7
+                    updated_at = ?7,
+                    unseen_since = COALESCE(?8, unseen_since)
                  WHERE key = ?1",
                 params![
                     change.key.compact(),
@@ -219,6 +301,7 @@ impl Journal {
                     change.buffer_after,
                     change.verified,
                     change.at.as_millis(),
+                    change.unseen_since.map(|t| t.as_millis()),
                 ],
             )
             .map_err(|e| self.error(e))?;
@@ -231,11 +314,24 @@ impl Journal {
         Ok(())
     }
 
-    /// An account's rows that still matter: created after `since`, or not yet resolved.
-    pub fn load(&self, account: &str, since: Timestamp) -> Result<Vec<RescueRecord>, JournalError> {
+    /// The rows that still matter to an account: its own and its reserve wallet's created
+    /// after `since`, and its own that are not yet resolved (open or lapsed), however old.
+    pub fn load(
+        &self,
+        scope: &Scope<'_>,
+        since: Timestamp,
+    ) -> Result<Vec<RescueRecord>, JournalError> {
         self.select(
-            "WHERE account = ?1 AND (created_at > ?2 OR state IN ('intent', 'acked', 'unknown'))",
-            params![account, since.as_millis()],
+            &format!(
+                "WHERE ({OWN} OR (reserve_wallet = ?3 AND ?3 <> ''))
+                   AND (created_at > ?4 OR ({OWN} AND state IN ('intent', 'acked', 'unknown')))"
+            ),
+            params![
+                scope.venue_account,
+                scope.name,
+                scope.reserve_wallet,
+                since.as_millis()
+            ],
         )
     }
 
@@ -249,12 +345,8 @@ impl Journal {
         filter: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<RescueRecord>, JournalError> {
-        let connection = self.connection.lock().expect("journal lock");
-        let sql = format!(
-            "SELECT key, account, venue, asset, amount, created_at, reason, buffer_before,
-                    buffer_after, wallet_before, state, venue_id, detail, verified, updated_at
-             FROM rescues {filter} ORDER BY created_at, rowid"
-        );
+        let connection = self.connection();
+        let sql = format!("SELECT {COLUMNS} FROM rescues {filter} ORDER BY created_at, rowid");
         let mut statement = connection.prepare(&sql).map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(params, read_row)
@@ -278,6 +370,71 @@ impl Journal {
     }
 }
 
+/// Takes `<journal>.lock` exclusively (released by the kernel when the process dies, so a
+/// SIGKILL leaves no stale lock), and writes this process's id into it for the message a
+/// second process gets.
+fn lock_exclusively(path: &Path) -> Result<std::fs::File, JournalError> {
+    use std::io::{Seek, Write};
+    let lock_path = {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| error(&lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            return Err(JournalError {
+                path: path.display().to_string(),
+                message: format!(
+                    "another marginguard process (pid {}) holds this journal; two daemons on one journal would not see each other's rescues",
+                    holder.trim()
+                ),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(error(&lock_path, e)),
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "{}", std::process::id());
+    Ok(file)
+}
+
+/// Brings a journal of any earlier version to `SCHEMA_VERSION` in one transaction.
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let transaction = connection.transaction()?;
+    let has_table: bool = transaction.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rescues'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_table {
+        // SQLite cannot change a CHECK constraint in place: rebuild, keeping every row.
+        transaction.execute_batch(&format!(
+            "ALTER TABLE rescues RENAME TO rescues_v1;
+             DROP INDEX IF EXISTS rescues_by_account;
+             {TABLE}
+             INSERT INTO rescues ({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM rescues_v1;
+             DROP TABLE rescues_v1;"
+        ))?;
+    } else {
+        transaction.execute_batch(TABLE)?;
+    }
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    transaction.commit()
+}
+
 /// A state transition and whatever became known with it.
 #[derive(Debug, Clone)]
 pub struct StateChange<'a> {
@@ -288,6 +445,8 @@ pub struct StateChange<'a> {
     pub buffer_after: Option<&'a str>,
     pub verified: bool,
     pub at: Timestamp,
+    /// Set once: when a lookup first failed to find it settled after the venue had had time.
+    pub unseen_since: Option<Timestamp>,
 }
 
 impl<'a> StateChange<'a> {
@@ -300,6 +459,7 @@ impl<'a> StateChange<'a> {
             buffer_after: None,
             verified: false,
             at,
+            unseen_since: None,
         }
     }
 }
@@ -334,6 +494,9 @@ struct RawRow {
     detail: Option<String>,
     verified: bool,
     updated_at: i64,
+    unseen_since: Option<i64>,
+    venue_account: String,
+    reserve_wallet: String,
 }
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -353,6 +516,9 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         detail: row.get(12)?,
         verified: row.get(13)?,
         updated_at: row.get(14)?,
+        unseen_since: row.get(15)?,
+        venue_account: row.get(16)?,
+        reserve_wallet: row.get(17)?,
     })
 }
 
@@ -382,6 +548,9 @@ impl RawRow {
             detail: self.detail,
             verified: self.verified,
             updated_at: Timestamp(self.updated_at),
+            unseen_since: self.unseen_since.map(Timestamp),
+            venue_account: self.venue_account,
+            reserve_wallet: self.reserve_wallet,
         })
     }
 }
@@ -415,6 +584,17 @@ mod tests {
             detail: None,
             verified: false,
             updated_at: Timestamp(at),
+            unseen_since: None,
+            venue_account: String::new(),
+            reserve_wallet: String::new(),
+        }
+    }
+
+    fn by_name(name: &str) -> Scope<'_> {
+        Scope {
+            name,
+            venue_account: "",
+            reserve_wallet: "",
         }
     }
 
@@ -437,7 +617,7 @@ mod tests {
             journal.update(&change).unwrap();
         }
         let journal = Journal::open(&path).unwrap();
-        let rows = journal.load("a", Timestamp(0)).unwrap();
+        let rows = journal.load(&by_name("a"), Timestamp(0)).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].amount, Usdt(dec!(123.45)));
         assert_eq!(rows[0].state, RescueStage::Acked);
@@ -460,7 +640,7 @@ mod tests {
             .insert(&record(4, "b", 600, RescueStage::Settled))
             .unwrap();
         let keys: Vec<u128> = journal
-            .load("a", Timestamp(100))
+            .load(&by_name("a"), Timestamp(100))
             .unwrap()
             .iter()
             .map(|r| r.key.0)
@@ -496,5 +676,64 @@ mod tests {
             dry_run_path(Path::new("journal")),
             PathBuf::from("journal.dry-run")
         );
+    }
+
+    /// Issue 10.5: two daemons on one journal did not see each other's rescues.
+    #[test]
+    fn a_second_writer_on_one_journal_is_refused() {
+        let path = temp_path("lock");
+        let first = Journal::open(&path).unwrap();
+        let second = Journal::open(&path)
+            .err()
+            .expect("a second writer must be refused");
+        assert!(
+            second.message.contains("another marginguard process"),
+            "{second}"
+        );
+        assert!(
+            Journal::open_for_reading(&path).is_ok(),
+            "history may still read it"
+        );
+        drop(first);
+        assert!(
+            Journal::open(&path).is_ok(),
+            "the lock goes with its holder"
+        );
+    }
+
+    /// A journal written by the first release (no `lapsed` state, no identity columns) is
+    /// rebuilt in place with every row kept.
+    #[test]
+    fn a_first_release_journal_is_migrated_keeping_its_rows() {
+        let path = temp_path("migrate");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE rescues (
+                    key TEXT PRIMARY KEY, account TEXT NOT NULL, venue TEXT NOT NULL,
+                    asset TEXT NOT NULL, amount TEXT NOT NULL, created_at INTEGER NOT NULL,
+                    reason TEXT NOT NULL, buffer_before TEXT NOT NULL, buffer_after TEXT,
+                    wallet_before TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('intent', 'acked', 'rejected', 'unknown', 'settled')),
+                    venue_id TEXT, detail TEXT, verified INTEGER NOT NULL DEFAULT 0,
+                    updated_at INTEGER NOT NULL);
+                 CREATE INDEX rescues_by_account ON rescues (account, created_at);
+                 INSERT INTO rescues VALUES ('0000000000000000000000000000000a', 'a', 'binance',
+                    'USDT', '250.5', 10, 'why', '94%', NULL, '100', 'unknown', NULL, NULL, 0, 10);",
+            )
+            .unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        let rows = journal.load(&by_name("a"), Timestamp(0)).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].amount, Usdt(dec!(250.5)));
+        assert_eq!(rows[0].state, RescueStage::Unknown);
+        assert_eq!(rows[0].venue_account, "");
+        let mut change = StateChange::to(TransferKey(10), RescueStage::Lapsed, Timestamp(20));
+        change.unseen_since = Some(Timestamp(15));
+        journal.update(&change).expect("the new state is allowed");
+        let rows = journal.all().unwrap();
+        assert_eq!(rows[0].unseen_since, Some(Timestamp(15)));
     }
 }

@@ -179,6 +179,23 @@ pub fn timeline(
             EventKind::NoDecision { reason } => {
                 rows.push((event.at, format!("{:<50}no decision: {reason}", "")))
             }
+            EventKind::TransferLapsed { request } => rows.push((
+                event.at,
+                format!(
+                    "{:<50}top-up {} USDT lapsed: not shown by the venue; still counted as spent",
+                    "",
+                    money(request.amount)
+                ),
+            )),
+            EventKind::Blind { reason, .. } => {
+                rows.push((event.at, format!("{:<50}BLIND: {reason}", "")))
+            }
+            EventKind::Recovered { blind_for, .. } => {
+                rows.push((event.at, format!("{:<50}recovered after {blind_for:?}", "")))
+            }
+            EventKind::TransfersStopped { reason } => {
+                rows.push((event.at, format!("{:<50}TRANSFERS STOPPED: {reason}", "")))
+            }
             EventKind::Stopped(_) => {}
         }
     }

@@ -73,6 +73,9 @@ fn history_lists_rescues_and_keeps_dry_run_apart() {
             detail: None,
             verified: true,
             updated_at: Timestamp(1_722_818_300_000),
+            unseen_since: None,
+            venue_account: String::new(),
+            reserve_wallet: String::new(),
         })
         .unwrap();
     let live = history(&config, &[]);

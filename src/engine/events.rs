@@ -43,5 +43,24 @@ pub enum EventKind {
     NoDecision {
         reason: String,
     },
+    /// An open transfer the venue does not show stopped blocking rescues; it stays spent.
+    TransferLapsed {
+        request: TransferRequest,
+    },
+    /// No usable snapshot for `BLIND_ALERT_AFTER` or longer: the account is not guarded.
+    Blind {
+        since: Timestamp,
+        failures: u32,
+        reason: String,
+    },
+    /// Usable snapshots again after a `Blind` event.
+    Recovered {
+        blind_for: std::time::Duration,
+        failures: u32,
+    },
+    /// The venue refused the key for a transfer: this account sends no more transfers.
+    TransfersStopped {
+        reason: String,
+    },
     Stopped(StopReason),
 }

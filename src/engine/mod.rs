@@ -26,6 +26,7 @@ use crate::venue::{
 };
 pub use events::{Event, EventKind};
 use ledger::RescueLedger;
+pub use ledger::{Owner, ReserveBook};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Everything one account runner needs, built at wiring.
@@ -40,8 +41,9 @@ pub struct AccountSetup {
     pub key_salt: u64,
     /// Where rescues are recorded before money moves.
     pub journal: Arc<Journal>,
-    /// How long a transfer whose outcome is unknown keeps being looked up before its absence
-    /// at the venue is believed (a venue's records can lag the call).
+    /// How long a transfer whose outcome is open must stay unseen at the venue — counted from
+    /// the first lookup made once the venue had had time to show it — before it lapses (stops
+    /// blocking new rescues; it still counts as spent). A venue's records can lag the call.
     pub unknown_outcome_grace: Duration,
 }
 
@@ -53,6 +55,8 @@ pub enum StopReason {
     TickLimit,
     /// The venue will say nothing more (the simulator's day has ended).
     VenueClosed(String),
+    /// The runner died (a panic): the account went unguarded, which is never a normal run.
+    Failed(String),
 }
 
 #[derive(Debug)]
@@ -80,7 +84,32 @@ pub struct AccountRunner {
     sequence: u64,
     last_zone: Option<Zone>,
     ticks_left: Option<u64>,
+    blind: Blindness,
+    /// When each lapsed transfer was last looked up (they are asked about once a minute).
+    lapsed_looked_up: std::collections::HashMap<TransferKey, Timestamp>,
+    /// Set when the venue refused a transfer for the key's rights: no more transfers from this
+    /// runner (each would fail the same way) until the key is fixed and the daemon restarted.
+    transfers_stopped: Option<String>,
 }
+
+/// How long the runner has gone without a usable snapshot, and how it backs off meanwhile.
+#[derive(Debug, Default)]
+struct Blindness {
+    consecutive_failures: u32,
+    since: Option<Timestamp>,
+    /// The venue asked for this pause (`Retry-After`, a 429).
+    retry_after: Option<Duration>,
+    alerted: bool,
+}
+
+/// Blind (no usable snapshot) for longer than this raises an alert-level event: long enough
+/// not to cry wolf on one lost poll, short against a crash that liquidates in minutes.
+pub const BLIND_ALERT_AFTER: Duration = Duration::from_secs(60);
+/// The longest pause between attempts while a venue keeps failing. A rescue bot that backs
+/// off for longer is as good as off.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often a lapsed transfer is looked up again (a late record settles it).
+const LAPSED_LOOKUP_EVERY: Duration = Duration::from_secs(60);
 
 /// A coarse reading of the action, so logs speak when it changes, not every tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,12 +152,25 @@ impl AccountRunner {
     /// Reads the account's rescues back from the journal; fails if it cannot, because caps
     /// computed without them could spend twice.
     pub fn new(setup: AccountSetup, events: EventSink) -> Result<Self, JournalError> {
+        let owner = Owner::named(setup.venue.kind(), &setup.name);
+        Self::with_owner(setup, owner, ReserveBook::default(), events)
+    }
+
+    /// As `new`, for an account whose venue told its identity: its rows are the venue
+    /// account's (whatever the config calls it), and `reserve` is shared by every account of
+    /// this process that draws on the same reserve wallet.
+    pub fn with_owner(
+        setup: AccountSetup,
+        owner: Owner,
+        reserve: ReserveBook,
+        events: EventSink,
+    ) -> Result<Self, JournalError> {
         let window = setup
             .strategy
             .volatility
             .map(|v| v.window)
             .unwrap_or(Duration::from_secs(3600));
-        let ledger = RescueLedger::open(setup.journal, &setup.name, setup.clock.now())?;
+        let ledger = RescueLedger::open(setup.journal, owner, reserve, setup.clock.now())?;
         for rescue in ledger.entries() {
             if let Some(venue_id) = &rescue.venue_id {
                 setup.venue.remember(rescue.key, venue_id);
@@ -149,6 +191,9 @@ impl AccountRunner {
             sequence: 0,
             last_zone: None,
             ticks_left: None,
+            blind: Blindness::default(),
+            lapsed_looked_up: std::collections::HashMap::new(),
+            transfers_stopped: None,
         })
     }
 
@@ -180,8 +225,13 @@ impl AccountRunner {
                     break StopReason::TickLimit;
                 }
             }
-            // Missed ticks are skipped, not bunched: a late tick is followed by a full interval.
-            next = (next + self.poll_interval).max(self.clock.now());
+            next = match self.backoff() {
+                // A failing venue is asked again later and later, not every tick forever.
+                Some(pause) => self.clock.now() + pause,
+                // Missed ticks are skipped, not bunched: a late tick is followed by a full
+                // interval.
+                None => (next + self.poll_interval).max(self.clock.now()),
+            };
         };
         tracing::info!(account = %self.name, ?reason, spent = %self.ledger.total_spent(), "account runner stopped");
         self.emit(self.clock.now(), EventKind::Stopped(reason.clone()));
@@ -196,26 +246,41 @@ impl AccountRunner {
     /// One full step. `Err` only when the runner must stop.
     pub async fn tick(&mut self) -> Result<(), StopReason> {
         let now = self.clock.now();
+        self.ledger.prune(now);
         self.reconcile(now).await;
         let snapshot = match self.venue.snapshot().await {
             Ok(snapshot) => snapshot,
             Err(VenueError::Closed { reason }) => return Err(StopReason::VenueClosed(reason)),
             Err(error) => {
-                self.no_decision(now, format!("snapshot failed: {error}"));
+                let retry_after = match &error {
+                    VenueError::RateLimited { retry_after } => *retry_after,
+                    _ => None,
+                };
+                self.went_blind(now, format!("snapshot failed: {error}"), retry_after);
                 return Ok(());
             }
         };
-        let age = now.since(snapshot.as_of);
+        // The age is measured when the figures arrive, not when the tick began: a fetch that
+        // took a minute delivers minute-old figures, whatever time the venue stamped them.
+        let received = self.clock.now();
+        let age = received.since(snapshot.as_of);
         if age > self.max_snapshot_age() {
-            self.no_decision(
+            self.went_blind(
                 now,
                 format!("snapshot is stale ({age:?} old, as of {})", snapshot.as_of),
+                None,
             );
             return Ok(());
         }
+        self.can_see(now);
         self.verify_landed(now, &snapshot);
+        self.lapse_unseen(now, &snapshot);
         self.volatility
             .observe(snapshot.as_of, &snapshot.account.positions);
+        // Accounts that share a reserve wallet decide one at a time, each seeing what the
+        // others have committed, until this one's intent is in the journal.
+        let reserve = self.ledger.reserve().clone();
+        let turn = reserve.lock_decisions().await;
         let decision = self.decide(now, &snapshot);
         self.log_decision(&decision, &snapshot);
         self.emit(
@@ -226,7 +291,8 @@ impl AccountRunner {
             },
         );
         if let Some(top_up) = decision.action.top_up() {
-            self.send(now, &decision, top_up.amount, &snapshot).await;
+            self.send(now, &decision, top_up.amount, &snapshot, turn)
+                .await;
         }
         Ok(())
     }
@@ -236,11 +302,88 @@ impl AccountRunner {
         (self.poll_interval * 2).max(Duration::from_secs(10))
     }
 
+    /// No usable snapshot this tick: no decision, one more consecutive failure, and an
+    /// alert-level event once the account has been blind for `BLIND_ALERT_AFTER`.
+    fn went_blind(&mut self, now: Timestamp, reason: String, retry_after: Option<Duration>) {
+        let blind = &mut self.blind;
+        blind.consecutive_failures = blind.consecutive_failures.saturating_add(1);
+        blind.retry_after = retry_after;
+        let since = *blind.since.get_or_insert(now);
+        let failures = blind.consecutive_failures;
+        if !blind.alerted && now.since(since) >= BLIND_ALERT_AFTER {
+            blind.alerted = true;
+            let blind_for = now.since(since);
+            tracing::error!(account = %self.name, alert = true, failures, ?blind_for, %reason,
+                "BLIND: no usable snapshot for {blind_for:?}; the account is not guarded");
+            self.emit(
+                now,
+                EventKind::Blind {
+                    since,
+                    failures,
+                    reason: reason.clone(),
+                },
+            );
+        }
+        if failures == 1 || failures.is_power_of_two() {
+            tracing::warn!(account = %self.name, %reason, failures, "no decision this tick");
+        } else {
+            tracing::debug!(account = %self.name, %reason, failures, "no decision this tick");
+        }
+        self.emit(now, EventKind::NoDecision { reason });
+    }
+
+    fn can_see(&mut self, now: Timestamp) {
+        let blind = std::mem::take(&mut self.blind);
+        if let Some(since) = blind.since {
+            let blind_for = now.since(since);
+            if blind.alerted {
+                tracing::warn!(account = %self.name, alert = true, failures = blind.consecutive_failures, ?blind_for,
+                    "recovered: snapshots are usable again after {blind_for:?}");
+                self.emit(
+                    now,
+                    EventKind::Recovered {
+                        blind_for,
+                        failures: blind.consecutive_failures,
+                    },
+                );
+            } else {
+                tracing::info!(account = %self.name, failures = blind.consecutive_failures, "snapshots are usable again");
+            }
+        }
+    }
+
+    /// The pause before the next attempt while the venue keeps failing: the poll interval
+    /// doubled per consecutive failure up to `MAX_BACKOFF` (never less than the poll), with
+    /// ±20 % jitter so many accounts do not retry in step, and never shorter than a
+    /// `Retry-After` the venue gave. `None` when the last tick saw the venue.
+    fn backoff(&self) -> Option<Duration> {
+        let failures = self.blind.consecutive_failures;
+        if failures == 0 {
+            return None;
+        }
+        let doublings = (failures - 1).min(16);
+        let cap = MAX_BACKOFF.max(self.poll_interval);
+        let base = self
+            .poll_interval
+            .checked_mul(1u32 << doublings)
+            .unwrap_or(cap)
+            .min(cap);
+        // Deterministic jitter (salt 0 under the simulator replays identically).
+        let seed = self.key_salt ^ u64::from(failures).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let permille = 800 + (splitmix(seed) % 401); // 0.8 ..= 1.2
+        let jittered = base.mul_f64(permille as f64 / 1000.0);
+        Some(jittered.max(self.blind.retry_after.unwrap_or_default()))
+    }
+
     fn decide(&self, now: Timestamp, snapshot: &VenueSnapshot) -> Decision {
         let rules = self.venue.transfer_rules();
         let situation = Situation {
             account: &snapshot.account,
-            reserve_available: snapshot.reserve_available,
+            reserve_available: self.ledger.usable_reserve(
+                snapshot.reserve_available,
+                now,
+                snapshot.as_of,
+            ),
             rescues: self.ledger.state(now),
             now,
             volatility: self.volatility.per_sqrt_second(),
@@ -256,21 +399,38 @@ impl AccountRunner {
         decision: &Decision,
         amount: Usdt,
         snapshot: &VenueSnapshot,
+        turn: tokio::sync::MutexGuard<'_, ()>,
     ) {
+        if let Some(reason) = &self.transfers_stopped {
+            tracing::error!(account = %self.name, alert = true, %amount, %reason,
+                "a top-up of {amount} USDT is needed but transfers are stopped: {reason}");
+            self.emit(
+                now,
+                EventKind::NoDecision {
+                    reason: format!("transfers stopped: {reason}"),
+                },
+            );
+            return;
+        }
+        // Stamped when the intent is written, just before the call — not at the tick's start,
+        // which a slow snapshot can put minutes earlier: venues without client ids (Binance)
+        // find a lost transfer again by a time window around this instant.
+        let created_at = self.clock.now();
         let request = TransferRequest {
             key: TransferKey::derive(&self.name, now, self.sequence, self.key_salt),
             amount,
-            created_at: now,
+            created_at,
         };
         self.sequence += 1;
         failpoint::hit(failpoint::BEFORE_INTENT);
+        let owner = self.ledger.owner().clone();
         let intent = RescueRecord {
             key: request.key,
             account: self.name.to_string(),
             venue: self.venue.kind().to_string(),
             asset: "USDT".into(),
             amount,
-            created_at: now,
+            created_at,
             reason: self.reason(decision),
             buffer_before: decision.metrics.buffer.to_string(),
             buffer_after: None,
@@ -279,11 +439,17 @@ impl AccountRunner {
             venue_id: None,
             detail: None,
             verified: false,
-            updated_at: now,
+            updated_at: created_at,
+            unseen_since: None,
+            venue_account: owner.venue_account,
+            reserve_wallet: owner.reserve_wallet,
         };
-        if let Err(error) = self.ledger.record_intent(intent) {
+        let recorded = self.ledger.record_intent(intent);
+        // The intent is committed (or not): other accounts on this reserve now see it.
+        drop(turn);
+        if let Err(error) = recorded {
             // No durable intent, no transfer: a crash now could not be reconciled.
-            tracing::error!(account = %self.name, %error, "journal write failed; top-up NOT sent");
+            tracing::error!(account = %self.name, %error, alert = true, "journal write failed; top-up NOT sent");
             self.emit(
                 now,
                 EventKind::NoDecision {
@@ -338,12 +504,32 @@ impl AccountRunner {
             }
             Err(error) => (RescueStage::Rejected, None, Some(error.to_string())),
         };
+        if let Err(VenueError::Auth { message }) = &result {
+            self.stop_transfers(message);
+        }
         self.record(StateChange {
             venue_id: venue_id.as_deref(),
             detail: detail.as_deref(),
             ..StateChange::to(request.key, stage, self.clock.now())
         });
         (result, stage)
+    }
+
+    /// The venue refused a transfer for the key's rights (revoked, IP no longer allowed,
+    /// transfer permission removed): every further transfer would fail the same way, so this
+    /// account stops sending and says so, loudly, instead of retrying each tick while the
+    /// account may be liquidated. Watching goes on; a restart after fixing the key resumes.
+    fn stop_transfers(&mut self, message: &str) {
+        let reason = format!("the venue refused the key: {message}");
+        tracing::error!(account = %self.name, alert = true, %reason,
+            "TRANSFERS STOPPED for this account: fix the API key's permissions and restart marginguard");
+        self.emit(
+            self.clock.now(),
+            EventKind::TransfersStopped {
+                reason: reason.clone(),
+            },
+        );
+        self.transfers_stopped = Some(reason);
     }
 
     /// The decision in words, for the journal.
@@ -371,21 +557,28 @@ impl AccountRunner {
     }
 
     /// Asks the venue about every transfer whose outcome is open — including intents found in
-    /// the journal after a restart, which may or may not have been sent.
+    /// the journal after a restart, which may or may not have been sent — and about lapsed
+    /// ones, at most once a minute, so a record that shows up late still settles its row.
     async fn reconcile(&mut self, now: Timestamp) {
-        let open: Vec<RescueRecord> = self
+        let due: Vec<RescueRecord> = self
             .ledger
             .entries()
             .iter()
-            .filter(|r| r.state.is_open())
+            .filter(|r| {
+                r.state.is_open()
+                    || (r.state == RescueStage::Lapsed && self.lapsed_lookup_due(r, now))
+            })
             .cloned()
             .collect();
-        for rescue in open {
+        for rescue in due {
             let request = TransferRequest {
                 key: rescue.key,
                 amount: rescue.amount,
                 created_at: rescue.created_at,
             };
+            if rescue.state == RescueStage::Lapsed {
+                self.lapsed_looked_up.insert(rescue.key, now);
+            }
             let status = match self.venue.transfer_status(&request).await {
                 Ok(status) => status,
                 Err(error) => {
@@ -396,6 +589,10 @@ impl AccountRunner {
             match status {
                 TransferStatus::Settled => {
                     failpoint::hit(failpoint::DURING_VERIFICATION);
+                    if rescue.state == RescueStage::Lapsed {
+                        tracing::warn!(account = %self.name, key = %request.key, amount = %request.amount,
+                            "a lapsed transfer showed up at the venue after all: settled");
+                    }
                     // Keep which venue record settled it: after a restart that record must
                     // not be matched to another rescue of the same amount.
                     let venue_id = self.venue.matched_id(request.key);
@@ -412,13 +609,12 @@ impl AccountRunner {
                     });
                     self.emit(now, EventKind::TransferFailed { request, reason });
                 }
-                // A transfer the venue accepted is waited for. One whose call may never have
-                // been made, or whose answer was lost, is believed absent only once the venue
-                // has had time to show it.
-                // Where the venue refuses a repeated key, a transfer it does not show is sent
-                // again under that key at once: if the first landed, the second is refused.
+                // Where the venue refuses a repeated key, a transfer whose call may never have
+                // been made, or whose answer was lost, and that the venue does not show, is
+                // sent again under that key at once: if the first landed, the second is
+                // refused. That is the venue proving it absent; nothing is guessed.
                 TransferStatus::NotFound
-                    if rescue.state != RescueStage::Acked
+                    if matches!(rescue.state, RescueStage::Intent | RescueStage::Unknown)
                         && self.venue.refuses_duplicate_keys() =>
                 {
                     tracing::warn!(account = %self.name, key = %request.key, "transfer with unknown outcome is absent at the venue; resending it under the same key");
@@ -427,18 +623,84 @@ impl AccountRunner {
                         tracing::error!(account = %self.name, key = %request.key, %error, stage = %stage, "resend not confirmed");
                     }
                 }
-                TransferStatus::NotFound
-                    if rescue.state != RescueStage::Acked
-                        && now.since(request.created_at) >= self.unknown_outcome_grace =>
-                {
-                    tracing::warn!(account = %self.name, key = %request.key, "transfer with unknown outcome is absent at the venue; released");
-                    self.record(StateChange {
-                        detail: Some("absent at the venue after the grace period"),
-                        ..StateChange::to(request.key, RescueStage::Rejected, now)
-                    });
+                TransferStatus::NotFound | TransferStatus::Pending => {
+                    self.note_unseen(&rescue, now, status == TransferStatus::NotFound)
                 }
-                TransferStatus::NotFound | TransferStatus::Pending => {}
             }
+        }
+        let keep: std::collections::HashSet<TransferKey> =
+            self.ledger.entries().iter().map(|r| r.key).collect();
+        self.lapsed_looked_up.retain(|key, _| keep.contains(key));
+    }
+
+    fn lapsed_lookup_due(&self, rescue: &RescueRecord, now: Timestamp) -> bool {
+        self.lapsed_looked_up
+            .get(&rescue.key)
+            .is_none_or(|at| now.since(*at) >= LAPSED_LOOKUP_EVERY)
+    }
+
+    /// When the venue could first have been expected to show `rescue`: once it can no longer
+    /// be acting on the call (`Venue::may_still_act_for`) and its settlement time has passed.
+    fn visible_from(&self, rescue: &RescueRecord) -> Timestamp {
+        rescue.created_at + self.venue.may_still_act_for() + self.venue.transfer_rules().settlement
+    }
+
+    /// The venue did not show `rescue` settled. The first such answer after the venue had had
+    /// time to show it starts the grace (journaled, so a restart does not restart it).
+    fn note_unseen(&mut self, rescue: &RescueRecord, now: Timestamp, absent: bool) {
+        if rescue.unseen_since.is_some() || rescue.state == RescueStage::Lapsed {
+            return;
+        }
+        if now < self.visible_from(rescue) {
+            return;
+        }
+        tracing::info!(account = %self.name, key = %rescue.key, absent,
+            "the venue does not show the transfer settled although it has had time; grace starts");
+        self.record(StateChange {
+            unseen_since: Some(now),
+            ..StateChange::to(rescue.key, rescue.state, now)
+        });
+    }
+
+    /// The rule for releasing an open transfer the venue does not show (ARCHITECTURE.md):
+    /// it lapses once `unknown_outcome_grace` has passed since the first lookup that missed it
+    /// after the venue had had time — or at once, after that time, if the futures wallet rose
+    /// by its amount, which says the money most likely landed. A lapsed row no longer blocks a
+    /// rescue but stays spent (caps and reserve) for 24 h and is still looked up.
+    fn lapse_unseen(&mut self, now: Timestamp, snapshot: &VenueSnapshot) {
+        let lapsing: Vec<(RescueRecord, &'static str)> = self
+            .ledger
+            .entries()
+            .iter()
+            .filter(|r| r.state.is_open())
+            .filter_map(|r| {
+                let unseen_since = r.unseen_since?;
+                let rose = snapshot
+                    .wallet_balance
+                    .0
+                    .checked_sub(r.wallet_before.0)
+                    .is_some_and(|rise| rise >= r.amount.0);
+                if rose {
+                    Some((r.clone(), "the venue does not show it, but the futures wallet rose by its amount: most likely landed; still counted as spent"))
+                } else if now.since(unseen_since) >= self.unknown_outcome_grace {
+                    Some((r.clone(), "not shown by the venue for the grace period after it had had time; it may still have moved, so it stays counted as spent for 24 h"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (rescue, why) in lapsing {
+            tracing::warn!(account = %self.name, key = %rescue.key, amount = %rescue.amount, state = %rescue.state, why, "transfer lapsed: no longer blocks a rescue");
+            self.record(StateChange {
+                detail: Some(why),
+                ..StateChange::to(rescue.key, RescueStage::Lapsed, now)
+            });
+            let request = TransferRequest {
+                key: rescue.key,
+                amount: rescue.amount,
+                created_at: rescue.created_at,
+            };
+            self.emit(now, EventKind::TransferLapsed { request });
         }
     }
 
@@ -457,7 +719,13 @@ impl AccountRunner {
         }
         let buffer_after = crate::core::metrics::margin_ratio_buffer(&snapshot.account).to_string();
         for rescue in landed {
-            let rise = snapshot.wallet_balance - rescue.wallet_before;
+            let rise = Usdt(
+                snapshot
+                    .wallet_balance
+                    .0
+                    .checked_sub(rescue.wallet_before.0)
+                    .unwrap_or_default(),
+            );
             let verified = rise >= rescue.amount;
             if verified {
                 tracing::info!(account = %self.name, amount = %rescue.amount, key = %rescue.key, "top-up landed");
@@ -486,11 +754,6 @@ impl AccountRunner {
                 },
             );
         }
-    }
-
-    fn no_decision(&mut self, now: Timestamp, reason: String) {
-        tracing::warn!(account = %self.name, %reason, "no decision this tick");
-        self.emit(now, EventKind::NoDecision { reason });
     }
 
     /// Logs when the situation changes, not every tick: a hovering price would otherwise
@@ -544,7 +807,10 @@ impl AccountRunner {
 }
 
 /// Runs every account until each stops or `shutdown` completes; then gives the runners
-/// `grace` to finish the step they are in before abandoning them.
+/// `grace` to finish the step they are in before abandoning them. A runner that dies (a
+/// panic) is reported as `StopReason::Failed` and stops the others: an account that went
+/// unguarded must end the process non-zero (a service manager restarts it), never look like
+/// a normal run.
 pub async fn run_accounts(
     runners: Vec<AccountRunner>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -552,19 +818,25 @@ pub async fn run_accounts(
 ) -> Vec<AccountExit> {
     let (trigger, listener) = shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
     for runner in runners {
-        tasks.spawn(runner.run(listener.clone()));
+        let name = runner.name.to_string();
+        let handle = tasks.spawn(runner.run(listener.clone()));
+        names.insert(handle.id(), name);
     }
     let mut exits = Vec::new();
     tokio::select! {
-        _ = collect_exits(&mut tasks, &mut exits) => return sorted(exits),
+        _ = collect_exits(&mut tasks, &names, &mut exits, &trigger) => return sorted(exits),
         _ = shutdown => {}
     }
     tracing::info!(?grace, "shutting down: finishing the steps in flight");
     trigger.trigger();
-    if tokio::time::timeout(grace, collect_exits(&mut tasks, &mut exits))
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        grace,
+        collect_exits(&mut tasks, &names, &mut exits, &trigger),
+    )
+    .await
+    .is_err()
     {
         tracing::error!(
             remaining = tasks.len(),
@@ -577,17 +849,51 @@ pub async fn run_accounts(
 
 async fn collect_exits(
     tasks: &mut tokio::task::JoinSet<AccountExit>,
+    names: &std::collections::HashMap<tokio::task::Id, String>,
     exits: &mut Vec<AccountExit>,
+    trigger: &ShutdownTrigger,
 ) {
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.join_next_with_id().await {
         match joined {
-            Ok(exit) => exits.push(exit),
-            Err(error) => tracing::error!(%error, "account runner panicked"),
+            Ok((_, exit)) => exits.push(exit),
+            Err(error) => {
+                let name = names.get(&error.id()).cloned().unwrap_or_default();
+                let why = panic_message(error);
+                tracing::error!(account = %name, alert = true, %why,
+                    "account runner FAILED; the account is unguarded: stopping every account so the process exits non-zero");
+                exits.push(AccountExit {
+                    name,
+                    reason: StopReason::Failed(why),
+                    spent: Usdt::ZERO,
+                    rescues: 0,
+                });
+                trigger.trigger();
+            }
         }
     }
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if error.is_cancelled() {
+        return "cancelled".into();
+    }
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".into())
 }
 
 fn sorted(mut exits: Vec<AccountExit>) -> Vec<AccountExit> {
     exits.sort_by(|a, b| a.name.cmp(&b.name));
     exits
+}
+
+/// A well-mixed 64-bit value from `x` (splitmix64), for jitter that replays identically.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

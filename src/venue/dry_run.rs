@@ -108,4 +108,8 @@ impl Venue for DryRun {
     fn refuses_duplicate_keys(&self) -> bool {
         self.inner.refuses_duplicate_keys()
     }
+
+    fn may_still_act_for(&self) -> std::time::Duration {
+        self.inner.may_still_act_for()
+    }
 }

@@ -214,6 +214,13 @@ pub trait Venue: Send + Sync {
     fn refuses_duplicate_keys(&self) -> bool {
         false
     }
+
+    /// How long after a transfer call begins the venue may still act on it: the adapter's own
+    /// waits and retries and the request's validity at the venue (Binance's `recvWindow`).
+    /// Until then plus the settlement time, a lookup that misses the transfer proves nothing.
+    fn may_still_act_for(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 #[cfg(test)]

@@ -671,7 +671,7 @@ fn serve(s: &mut State_, route: Route, query: &str, body: &str) -> String {
             let start = start / 1000 * 1000;
             let list: Vec<Value> = s.ledger.iter().rev()
                 .filter(|r| r.timestamp >= start && r.timestamp <= start + 7 * 86_400_000)
-                .filter(|r| p.get("transferId").map_or(true, |id| *id == r.transfer_id))
+                .filter(|r| p.get("transferId").is_none_or(|id| *id == r.transfer_id))
                 .map(|r| json!({"transferId": r.transfer_id, "coin": "USDT", "amount": r.amount.to_string(),
                     "fromAccountType": "FUND", "toAccountType": "UNIFIED",
                     "timestamp": r.timestamp.to_string(), "status": "SUCCESS"}))

@@ -182,6 +182,13 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 impl HttpClient {
+    /// How long after a signed call begins Binance may still act on it: the local budget
+    /// wait, then up to two sends (a -1021 resync retries once), each accepted by the server
+    /// until `recvWindow` after its timestamp and answered within the request timeout.
+    pub fn may_still_act_for(&self) -> Duration {
+        MAX_LOCAL_WAIT + (self.settings.timeout + self.settings.recv_window) * 2
+    }
+
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
         let client = transport::http_client(settings.timeout);
         let pools = Pool::ALL

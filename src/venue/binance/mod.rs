@@ -264,6 +264,8 @@ impl Venue for BinanceVenue {
             amount: request.amount,
             created_at_server,
             tran_id: book.tran_ids.get(&request.key).copied(),
+            acts_within_ms: i64::try_from(self.http.may_still_act_for().as_millis())
+                .unwrap_or(i64::MAX),
         };
         let Some(row) = reconcile::find_row(&rows, &intent, &book.claimed) else {
             return Ok(TransferStatus::NotFound);
@@ -280,7 +282,10 @@ impl Venue for BinanceVenue {
         })
     }
 
-    /// The pre-flight: key restrictions, clock skew and account mode.
+    fn may_still_act_for(&self) -> Duration {
+        self.http.may_still_act_for()
+    }
+
     fn matched_id(&self, key: TransferKey) -> Option<String> {
         let book = self.book.lock().expect("book lock");
         book.tran_ids.get(&key).map(|id| id.to_string())

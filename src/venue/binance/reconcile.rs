@@ -16,8 +16,12 @@ use super::parse::HistoryRow;
 /// How far before the decision instant a row may lie: clock offset error and the server's
 /// own timestamping (server ms).
 pub const WINDOW_BEFORE_MS: i64 = 60_000;
-/// How far after: the tick's remaining work, the request timeout and `recvWindow`.
+/// How far after, at least: the intent is stamped just before the call, and the call's own
+/// waits, retries and `recvWindow` can put its execution later — the window is widened to
+/// those (`Intent::acts_within_ms`) when they are longer.
 pub const WINDOW_AFTER_MS: i64 = 120_000;
+/// Added to how long Binance may act on the call: the server's own timestamping of the row.
+const SERVER_STAMP_SLACK_MS: i64 = 10_000;
 
 /// A transfer being looked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +32,20 @@ pub struct Intent {
     pub created_at_server: i64,
     /// The venue's id, when the POST answered with one.
     pub tran_id: Option<i64>,
+    /// How long after `created_at_server` Binance may still have acted on the call
+    /// (`Venue::may_still_act_for`), in ms.
+    pub acts_within_ms: i64,
+}
+
+impl Intent {
+    /// The last server instant a row of this request can carry.
+    fn window_end(&self) -> i64 {
+        let after = self
+            .acts_within_ms
+            .saturating_add(SERVER_STAMP_SLACK_MS)
+            .max(WINDOW_AFTER_MS);
+        self.created_at_server.saturating_add(after)
+    }
 }
 
 /// The row that settles `intent`, if any. `claimed` maps each `tranId` already matched to the
@@ -47,8 +65,8 @@ pub fn find_row<'a>(
     let fits = |row: &&HistoryRow| {
         row.asset == "USDT"
             && row.amount == intent.amount
-            && row.timestamp >= intent.created_at_server - WINDOW_BEFORE_MS
-            && row.timestamp <= intent.created_at_server + WINDOW_AFTER_MS
+            && row.timestamp >= intent.created_at_server.saturating_sub(WINDOW_BEFORE_MS)
+            && row.timestamp <= intent.window_end()
     };
     // A row this request claimed before wins; otherwise the one closest in time.
     rows.iter()
@@ -88,6 +106,7 @@ mod tests {
             amount: Usdt(amount),
             created_at_server: T,
             tran_id: None,
+            acts_within_ms: 32_000,
         }
     }
 
@@ -153,5 +172,21 @@ mod tests {
         );
         wanted.tran_id = Some(99);
         assert_eq!(find_row(&rows, &wanted, &HashMap::new()), None);
+    }
+
+    /// The window follows the call's real bounds: with a 60 s `recvWindow` and a 30 s timeout
+    /// Binance may execute a transfer three minutes after the intent, past the fixed 120 s.
+    #[test]
+    fn the_window_covers_the_real_request_time_not_a_fixed_two_minutes() {
+        let slow = Intent {
+            acts_within_ms: 182_000,
+            ..intent(7, dec!(100))
+        };
+        let rows = [row(5, dec!(100), T + 170_000)];
+        assert!(find_row(&rows, &intent(7, dec!(100)), &HashMap::new()).is_none());
+        assert_eq!(
+            find_row(&rows, &slow, &HashMap::new()).map(|r| r.tran_id),
+            Some(5)
+        );
     }
 }

@@ -166,6 +166,13 @@ fn quota(count: u32, window: Duration) -> Quota {
 }
 
 impl HttpClient {
+    /// How long after a signed call begins Bybit may still act on it: the local budget wait,
+    /// then up to two sends (a 10002 resync retries once), each accepted until `recv_window`
+    /// after its timestamp and answered within the request timeout.
+    pub fn may_still_act_for(&self) -> Duration {
+        MAX_LOCAL_WAIT + (self.settings.timeout + self.settings.recv_window) * 2
+    }
+
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
         let client = transport::http_client(settings.timeout);
         let budgets = ENDPOINTS

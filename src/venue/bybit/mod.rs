@@ -377,6 +377,10 @@ impl Venue for BybitVenue {
 
     /// A repeated `transferId` is refused with 131214, so a lost transfer is resent under
     /// its own id instead of being released after a grace period.
+    fn may_still_act_for(&self) -> Duration {
+        self.http.may_still_act_for()
+    }
+
     fn refuses_duplicate_keys(&self) -> bool {
         true
     }

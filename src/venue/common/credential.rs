@@ -162,7 +162,7 @@ pub fn from_owner_only_file<const N: usize>(
     }
     if values
         .iter()
-        .any(|v| v.as_deref().map_or(true, str::is_empty))
+        .any(|v| v.as_deref().is_none_or(str::is_empty))
     {
         return Err(file_error(incomplete));
     }

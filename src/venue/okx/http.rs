@@ -98,6 +98,8 @@ const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
 const SKEW_WARNING_MS: i64 = 5_000;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// OKX refuses a request whose timestamp is more than 30 s from its clock (50102).
+const OKX_TIMESTAMP_VALIDITY: Duration = Duration::from_secs(30);
 
 /// What the HTTP client needs to know.
 #[derive(Debug, Clone)]
@@ -141,6 +143,13 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// How long after one signed call begins OKX may still act on it: the local budget wait,
+    /// then up to two sends (a 50102 resync retries once), each accepted while its timestamp
+    /// is within 30 s of the server's (okx.md §5) and answered within the request timeout.
+    pub fn may_still_act_for(&self) -> Duration {
+        MAX_LOCAL_WAIT + (self.settings.timeout + OKX_TIMESTAMP_VALIDITY) * 2
+    }
+
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
         let client = transport::http_client(settings.timeout);
         Self {

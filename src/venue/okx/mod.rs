@@ -160,15 +160,15 @@ impl OkxVenue {
             let missing: Vec<String> = ids
                 .iter()
                 .filter(|id| {
-                    !r.fetched
+                    r.fetched
                         .get(*id)
-                        .is_some_and(|at| at.elapsed() < REFRESH_EVERY)
+                        .is_none_or(|at| at.elapsed() >= REFRESH_EVERY)
                 })
                 .cloned()
                 .collect();
-            let allowed = !r
+            let allowed = r
                 .failed_at
-                .is_some_and(|at| at.elapsed() < RETRY_REFERENCE_AFTER);
+                .is_none_or(|at| at.elapsed() >= RETRY_REFERENCE_AFTER);
             (missing, allowed)
         };
         if !missing.is_empty() && retry_allowed {
@@ -246,6 +246,14 @@ impl OkxVenue {
         }
     }
 
+    /// How long OKX may still act on a transfer call: every 58111 retry is a call of its own
+    /// after its wait, and only the last could have been taken.
+    fn transfer_may_act_for(&self) -> Duration {
+        let waits: Duration = self.funding_fee_waits.iter().sum();
+        let calls = u32::try_from(self.funding_fee_waits.len() + 1).unwrap_or(u32::MAX);
+        waits + self.http.may_still_act_for().saturating_mul(calls)
+    }
+
     /// Sends the POST, waiting out 58111. `Ok(transId)` when OKX accepted it.
     async fn post_transfer(&self, key: TransferKey, body: &str) -> Result<String, VenueError> {
         let mut waits = self.funding_fee_waits.iter();
@@ -298,6 +306,10 @@ pub fn transfer_body(amount: Usdt, client_id: &str) -> String {
 
 #[async_trait]
 impl Venue for OkxVenue {
+    fn may_still_act_for(&self) -> Duration {
+        self.transfer_may_act_for()
+    }
+
     fn kind(&self) -> &'static str {
         "okx"
     }
