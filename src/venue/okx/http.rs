@@ -99,7 +99,7 @@ const SKEW_WARNING_MS: i64 = 5_000;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// OKX refuses a request whose timestamp is more than 30 s from its clock (50102).
-const OKX_TIMESTAMP_VALIDITY: Duration = Duration::from_secs(30);
+pub const OKX_TIMESTAMP_VALIDITY: Duration = Duration::from_secs(30);
 
 /// What the HTTP client needs to know.
 #[derive(Debug, Clone)]
@@ -147,7 +147,12 @@ impl HttpClient {
     /// then up to two sends (a 50102 resync retries once), each accepted while its timestamp
     /// is within 30 s of the server's (okx.md §5) and answered within the request timeout.
     pub fn may_still_act_for(&self) -> Duration {
-        MAX_LOCAL_WAIT + (self.settings.timeout + OKX_TIMESTAMP_VALIDITY) * 2
+        self.attempt_span() + OKX_TIMESTAMP_VALIDITY
+    }
+
+    /// The longest one call can take here: two sends, each after the local budget wait.
+    pub fn attempt_span(&self) -> Duration {
+        (MAX_LOCAL_WAIT + self.settings.timeout) * 2
     }
 
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {

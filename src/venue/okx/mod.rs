@@ -251,7 +251,9 @@ impl OkxVenue {
     fn transfer_may_act_for(&self) -> Duration {
         let waits: Duration = self.funding_fee_waits.iter().sum();
         let calls = u32::try_from(self.funding_fee_waits.len() + 1).unwrap_or(u32::MAX);
-        waits + self.http.may_still_act_for().saturating_mul(calls)
+        // Every attempt but the last was refused before processing; only the last can still
+        // be taken, until its timestamp's validity runs out.
+        waits + self.http.attempt_span().saturating_mul(calls) + http::OKX_TIMESTAMP_VALIDITY
     }
 
     /// Sends the POST, waiting out 58111. `Ok(transId)` when OKX accepted it.
