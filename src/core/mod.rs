@@ -84,6 +84,9 @@ pub enum Blocked {
     },
     /// The caps leave nothing to send; names the one that bound.
     Exhausted(Cap),
+    /// The caps or the amount wanted are too large to compute a safe amount (they leave
+    /// `Decimal`'s range): nothing moves rather than a guess.
+    Uncomputable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +205,7 @@ fn choose_action(
         needed
     };
     match clamp(wanted, situation, caps) {
-        Err(cap) => blocked_action(emergency, Blocked::Exhausted(cap)),
+        Err(blocked) => blocked_action(emergency, blocked),
         Ok((amount, clamped_by)) => {
             let top_up = TopUp {
                 amount,
@@ -255,34 +258,48 @@ fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Us
 
 /// `min(wanted, max_per_rescue, reserve − keep_at_least, day cap left)`, rounded up to the
 /// transfer step unless rounding up would cross the binding cap (then rounded down). `Err`
-/// names the cap that leaves nothing to send.
-fn clamp(wanted: Usdt, situation: &Situation<'_>, caps: &Caps) -> Result<(Usdt, Option<Cap>), Cap> {
-    let limits = [
-        (Cap::MaxPerRescue, caps.max_per_rescue),
-        (
-            Cap::MaxPerDay,
-            caps.max_per_day - situation.rescues.spent_last_24h,
-        ),
-        (
-            Cap::Reserve,
-            situation.reserve_available - caps.keep_at_least,
-        ),
-    ];
-    let (binding, limit) = limits
-        .into_iter()
-        .min_by_key(|(_, limit)| *limit)
-        .expect("three limits");
+/// names the cap that leaves nothing to send, or says no safe amount can be computed.
+fn clamp(
+    wanted: Usdt,
+    situation: &Situation<'_>,
+    caps: &Caps,
+) -> Result<(Usdt, Option<Cap>), Blocked> {
+    let (binding, limit) = binding_limit(situation, caps);
     let step = situation.transfer_step;
-    let allowed = limit.round_down_to(step);
-    if allowed.0 <= Decimal::ZERO {
-        return Err(binding);
+    let allowed = match limit.round_down_to(step) {
+        Some(allowed) if allowed.0 > Decimal::ZERO => allowed,
+        // Not representable only within a step of Decimal::MIN: nothing is allowed.
+        _ => return Err(Blocked::Exhausted(binding)),
+    };
+    match wanted.round_up_to(step) {
+        Some(rounded) if rounded <= allowed => Ok((rounded, None)),
+        Some(_) => Ok((allowed, Some(binding))),
+        // The multiple above `wanted` is past Decimal::MAX: `allowed` is all that can go.
+        None if wanted >= allowed => Ok((allowed, Some(binding))),
+        // `wanted` cannot be rounded yet is below what is allowed: sending `allowed` would
+        // send more than the target needs.
+        None => Err(Blocked::Uncomputable),
     }
-    let rounded = wanted.round_up_to(step);
-    if rounded <= allowed {
-        Ok((rounded, None))
-    } else {
-        Ok((allowed, Some(binding)))
+}
+
+/// The tightest of the three caps. The differences saturate, which only ever lowers a limit
+/// that overflowed upwards (it is still at least `Decimal::MAX`) or keeps one that
+/// overflowed downwards at nothing allowed: never a bigger transfer.
+fn binding_limit(situation: &Situation<'_>, caps: &Caps) -> (Cap, Usdt) {
+    let day_left = caps
+        .max_per_day
+        .saturating_sub(situation.rescues.spent_last_24h);
+    let reserve_left = situation
+        .reserve_available
+        .saturating_sub(caps.keep_at_least);
+    let mut binding = (Cap::MaxPerRescue, caps.max_per_rescue);
+    for candidate in [(Cap::MaxPerDay, day_left), (Cap::Reserve, reserve_left)] {
+        // Strictly smaller: on a tie the earlier cap is named, as `min_by_key` did.
+        if candidate.1 < binding.1 {
+            binding = candidate;
+        }
     }
+    binding
 }
 
 #[cfg(test)]

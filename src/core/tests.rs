@@ -285,6 +285,100 @@ fn volatility_widens_the_trigger() {
     assert!(matches!(d.action, Action::TopUp(_)));
 }
 
+/// Issue 10 item 3 (a): `simulate --reserve 79228162514264337593543950335` panicked with
+/// "Division overflowed" while rounding the reserve limit to the transfer step.
+#[test]
+fn a_reserve_at_decimal_max_does_not_overflow_the_clamp() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        max_per_rescue: Usdt(Decimal::MAX),
+        max_per_day: Usdt(Decimal::MAX),
+        ..generous_caps()
+    };
+    let mut s = situation(&account);
+    s.reserve_available = Usdt(Decimal::MAX);
+    // A bottomless reserve changes nothing about what the target needs (see
+    // distance_below_trigger_tops_up_to_target).
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::TopUp(TopUp {
+            amount: Usdt(dec!(4141.20)),
+            needed: Usdt(dec!(4141.2)),
+            clamped_by: None
+        })
+    );
+    // Below the floor the emergency asks for the per-rescue cap, here Decimal::MAX itself.
+    let account = long_btc(dec!(10000), dec!(47000));
+    let d = decide(
+        &situation_with_reserve(&account, Decimal::MAX),
+        &distance_strategy(),
+        &caps,
+    );
+    let top_up = d.action.top_up().expect("an emergency top-up");
+    assert_eq!(top_up.amount, Usdt(Decimal::MAX));
+}
+
+fn situation_with_reserve(account: &Account, reserve: Decimal) -> Situation<'_> {
+    Situation {
+        reserve_available: Usdt(reserve),
+        ..situation(account)
+    }
+}
+
+/// Issue 10 item 3 (b): at 200× on a 0.6 % maintenance rate the maintenance (0.6 % of the
+/// notional) is above the initial margin (0.5 %), so the cushion has no room and the amount
+/// "needed" is unbounded; rounding that up to the step overflowed.
+#[test]
+fn a_cushion_strategy_where_maintenance_reaches_initial_does_not_overflow_the_clamp() {
+    let position = Position {
+        symbol: "BTCUSDT".into(),
+        size: Qty(dec!(2)),
+        entry: Price(dec!(50000)),
+        mark: Price(dec!(50000)),
+        leverage: dec!(200),
+        tiers: Arc::new(TierTable::flat(Ratio(dec!(0.006)))),
+    };
+    // notional 100,000: IM = 500, M = 600.
+    let account = Account {
+        equity: Usdt(dec!(10000)),
+        maintenance: position.tiers.maintenance(position.notional()),
+        positions: vec![position],
+    };
+    let d = decide(&situation(&account), &cushion_strategy(), &generous_caps());
+    // No cushion left reads as 0, below the floor: move everything the caps allow, which is
+    // the 50,000 reserve — never more.
+    assert_eq!(d.value, MetricValue::Value(Ratio::ZERO));
+    assert_eq!(
+        d.action,
+        Action::Emergency {
+            top_up: Some(TopUp {
+                amount: Usdt(dec!(50000)),
+                needed: Usdt(Decimal::MAX),
+                clamped_by: Some(Cap::Reserve)
+            }),
+            blocked: None
+        }
+    );
+}
+
+/// strategies/cushion.toml
+fn cushion_strategy() -> Strategy {
+    Strategy::new(
+        "cushion".into(),
+        String::new(),
+        MetricKind::Cushion,
+        Levels {
+            alert_below: Ratio(dec!(0.30)),
+            top_up_below: Ratio(dec!(0.20)),
+            target: Ratio(dec!(0.30)),
+            floor: Ratio(dec!(0.10)),
+        },
+        None,
+    )
+    .unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Properties
 
