@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-pub use metrics::{Account, LiquidationDistance, MetricKind, MetricValue, Metrics, Position};
+pub use metrics::{
+    Account, LiquidationDistance, MetricKind, MetricValue, Metrics, NoAmount, Position,
+};
 pub use strategy::{Levels, Strategy, VolatilityWidening};
 pub use tiers::{Tier, TierTable};
 
@@ -84,8 +86,8 @@ pub enum Blocked {
     },
     /// The caps leave nothing to send; names the one that bound.
     Exhausted(Cap),
-    /// The caps or the amount wanted are too large to compute a safe amount (they leave
-    /// `Decimal`'s range): nothing moves rather than a guess.
+    /// The account's figures or the caps are too large to compute the metric or a safe
+    /// amount (they leave `Decimal`'s range): nothing moves rather than a guess.
     Uncomputable,
 }
 
@@ -184,6 +186,10 @@ fn choose_action(
     caps: &Caps,
     value: MetricValue,
 ) -> Action {
+    if value == MetricValue::Unknown {
+        // Not known to be safe either: say so loudly, move nothing.
+        return blocked_action(false, Blocked::Uncomputable);
+    }
     if !value.is_below(levels.alert_below) {
         return Action::Hold;
     }
@@ -197,7 +203,9 @@ fn choose_action(
     if let Some(blocked) = blocked_by_history(situation, caps) {
         return blocked_action(emergency, blocked);
     }
-    let needed = collateral_needed(situation.account, metric, levels.target);
+    let Some(needed) = collateral_needed(situation.account, metric, levels.target) else {
+        return blocked_action(emergency, Blocked::Uncomputable);
+    };
     // Below the floor, move the most allowed: the target is a wish, survival is the point.
     let wanted = if emergency {
         needed.max(caps.max_per_rescue)
@@ -251,9 +259,13 @@ fn blocked_by_history(situation: &Situation<'_>, caps: &Caps) -> Option<Blocked>
 
 /// The collateral to restore `target`; if the target is unreachable by collateral (it never is
 /// for validated levels, but a venue could report maintenance ≥ initial margin), ask for
-/// everything the caps allow.
-fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Usdt {
-    metrics::collateral_for_target(account, metric, target).unwrap_or(Usdt(Decimal::MAX))
+/// everything the caps allow. `None` when the figures are too large to compute it.
+fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Option<Usdt> {
+    match metrics::collateral_for_target(account, metric, target) {
+        Ok(amount) => Some(amount),
+        Err(NoAmount::Unreachable) => Some(Usdt(Decimal::MAX)),
+        Err(NoAmount::Overflow) => None,
+    }
 }
 
 /// `min(wanted, max_per_rescue, reserve − keep_at_least, day cap left)`, rounded up to the

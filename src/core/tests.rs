@@ -547,3 +547,42 @@ proptest! {
         }
     }
 }
+
+/// A metric nobody could compute moves nothing and says why: the account's equity and
+/// maintenance both sit at Decimal::MAX and the price of the position overflows.
+#[test]
+fn an_uncomputable_metric_moves_nothing_and_says_why() {
+    let mut account = long_btc(dec!(10000), dec!(49000));
+    account.positions[0].size = Qty(Decimal::MAX);
+    let d = decide(&situation(&account), &distance_strategy(), &generous_caps());
+    assert_eq!(d.value, MetricValue::Unknown);
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Uncomputable)
+        }
+    );
+}
+
+/// The metric is known (the buffer is saturated far below the floor) but the amount that
+/// restores the target is not: an emergency that moves nothing, with the reason.
+#[test]
+fn an_uncomputable_amount_moves_nothing_and_says_why() {
+    let mut account = long_btc(dec!(10000), dec!(49000));
+    account.equity = Usdt(Decimal::new(1, 28));
+    account.maintenance = Usdt(Decimal::MAX);
+    let d = decide(&situation(&account), &seed_ladder(), &generous_caps());
+    // 1 − M/E with M/E overflowing: the quotient saturates at MAX, the buffer at 1 − MAX.
+    assert_eq!(
+        d.value,
+        MetricValue::Value(Ratio(Decimal::ONE - Decimal::MAX))
+    );
+    assert_eq!(
+        d.action,
+        Action::Emergency {
+            top_up: None,
+            blocked: Some(Blocked::Uncomputable)
+        }
+    );
+}
