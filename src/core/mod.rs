@@ -253,8 +253,21 @@ fn blocked_by_history(situation: &Situation<'_>, caps: &Caps) -> Option<Blocked>
         return Some(Blocked::InFlight(rescues.in_flight));
     }
     let last = rescues.last_top_up_at?;
-    let until = last + caps.cooldown;
+    let until = cooldown_end(last, caps.cooldown);
     (situation.now < until).then_some(Blocked::Cooldown { until })
+}
+
+/// `last + cooldown`, saturated: a cooldown too long for i64 milliseconds must read as
+/// "forever", where a plain cast of its u128 milliseconds could wrap into the past and let a
+/// top-up through.
+fn cooldown_end(last: Timestamp, cooldown: Duration) -> Timestamp {
+    Timestamp(last.as_millis().saturating_add(saturated_millis(cooldown)))
+}
+
+/// A duration in i64 milliseconds, `i64::MAX` when longer (292 million years). `Timestamp`'s
+/// `+ Duration` casts the u128 and can wrap; configured durations are unbounded.
+pub(crate) fn saturated_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The collateral to restore `target`; if the target is unreachable by collateral (it never is

@@ -586,3 +586,25 @@ fn an_uncomputable_amount_moves_nothing_and_says_why() {
         }
     );
 }
+
+/// A cooldown too long for i64 milliseconds blocks for ever; cast, it wrapped into the past.
+#[test]
+fn an_endless_cooldown_never_lets_a_top_up_through() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        cooldown: Duration::MAX,
+        ..generous_caps()
+    };
+    let mut s = situation(&account);
+    s.rescues.last_top_up_at = Some(Timestamp(0));
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Cooldown {
+                until: Timestamp(i64::MAX)
+            })
+        }
+    );
+}
