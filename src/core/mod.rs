@@ -309,14 +309,15 @@ fn clamp(
 
 /// The tightest of the three caps. The differences saturate, which only ever lowers a limit
 /// that overflowed upwards (it is still at least `Decimal::MAX`) or keeps one that
-/// overflowed downwards at nothing allowed: never a bigger transfer.
+/// overflowed downwards at nothing allowed: never a bigger transfer. A negative amount spent
+/// or kept back means nothing (the config refuses them) and counts as zero, so it cannot
+/// lift a limit above the day cap or the reserve itself.
 fn binding_limit(situation: &Situation<'_>, caps: &Caps) -> (Cap, Usdt) {
-    let day_left = caps
-        .max_per_day
-        .saturating_sub(situation.rescues.spent_last_24h);
+    let spent = situation.rescues.spent_last_24h.max(Usdt::ZERO);
+    let day_left = caps.max_per_day.saturating_sub(spent);
     let reserve_left = situation
         .reserve_available
-        .saturating_sub(caps.keep_at_least);
+        .saturating_sub(caps.keep_at_least.max(Usdt::ZERO));
     let mut binding = (Cap::MaxPerRescue, caps.max_per_rescue);
     for candidate in [(Cap::MaxPerDay, day_left), (Cap::Reserve, reserve_left)] {
         // Strictly smaller: on a tie the earlier cap is named, as `min_by_key` did.
