@@ -75,6 +75,25 @@ macro_rules! decimal_newtype {
             pub fn min(self, other: Self) -> Self {
                 if self <= other { self } else { other }
             }
+
+            /// `None` when the sum leaves `Decimal`'s range: the caller decides what that means.
+            pub fn checked_add(self, rhs: Self) -> Option<Self> {
+                self.0.checked_add(rhs.0).map(Self)
+            }
+
+            pub fn checked_sub(self, rhs: Self) -> Option<Self> {
+                self.0.checked_sub(rhs.0).map(Self)
+            }
+
+            /// Clamped to `Decimal::MAX`/`MIN`: only for figures where "at least this much" is
+            /// the honest reading of an overflow (a limit, a sum of exposures).
+            pub fn saturating_add(self, rhs: Self) -> Self {
+                Self(self.0.saturating_add(rhs.0))
+            }
+
+            pub fn saturating_sub(self, rhs: Self) -> Self {
+                Self(self.0.saturating_sub(rhs.0))
+            }
         }
 
         impl FromStr for $name {
@@ -177,29 +196,87 @@ impl Sub for Ratio {
     }
 }
 
-impl Usdt {
-    /// Rounds up to a multiple of `step` (the venue's transfer precision). A zero step means
-    /// "no rounding".
-    pub fn round_up_to(self, step: Usdt) -> Usdt {
-        if step.0 <= Decimal::ZERO {
-            return self;
-        }
-        Usdt((self.0 / step.0).ceil() * step.0)
+impl Qty {
+    /// Size × price; `None` when the notional leaves `Decimal`'s range.
+    pub fn checked_mul(self, price: Price) -> Option<Usdt> {
+        self.0.checked_mul(price.0).map(Usdt)
     }
 
-    /// Rounds down to a multiple of `step`; used when rounding up would break a cap.
-    pub fn round_down_to(self, step: Usdt) -> Usdt {
-        if step.0 <= Decimal::ZERO {
-            return self;
-        }
-        Usdt((self.0 / step.0).floor() * step.0)
+    /// Size × price clamped to `Decimal::MAX`/`MIN`, for reports of absurdly large books.
+    pub fn saturating_mul(self, price: Price) -> Usdt {
+        Usdt(self.0.saturating_mul(price.0))
     }
 }
 
+impl Usdt {
+    pub fn checked_mul(self, ratio: Ratio) -> Option<Usdt> {
+        self.0.checked_mul(ratio.0).map(Usdt)
+    }
+
+    pub fn saturating_mul(self, ratio: Ratio) -> Usdt {
+        Usdt(self.0.saturating_mul(ratio.0))
+    }
+
+    /// How many times `rhs` goes into `self`; `None` for a zero divisor or an overflow.
+    pub fn checked_div(self, rhs: Usdt) -> Option<Ratio> {
+        self.0.checked_div(rhs.0).map(Ratio)
+    }
+
+    /// Rounds up to a multiple of `step` (the venue's transfer precision). A zero step means
+    /// "no rounding". `None` when that multiple is not representable, which only happens
+    /// within one step of `Decimal::MAX`.
+    pub fn round_up_to(self, step: Usdt) -> Option<Usdt> {
+        round_to(self, step, true)
+    }
+
+    /// Rounds down to a multiple of `step`; used when rounding up would break a cap. `None`
+    /// only within one step of `Decimal::MIN`, or where the multiple is not exact there.
+    pub fn round_down_to(self, step: Usdt) -> Option<Usdt> {
+        round_to(self, step, false)
+    }
+}
+
+/// The multiple of `step` next to `amount` in one direction, by the remainder rather than
+/// `amount / step`: the quotient overflows for large amounts and fine steps (`Decimal::MAX /
+/// 0.01`), while the remainder is always smaller than the step.
+fn round_to(amount: Usdt, step: Usdt, up: bool) -> Option<Usdt> {
+    if step.0 <= Decimal::ZERO {
+        return Some(amount);
+    }
+    let rest = amount.0.checked_rem(step.0)?;
+    // Towards zero first: never larger in magnitude than `amount`, so never out of range.
+    let toward_zero = amount.0.checked_sub(rest)?;
+    let mut rounded = match (up, rest.cmp(&Decimal::ZERO)) {
+        (true, std::cmp::Ordering::Greater) => toward_zero.checked_add(step.0)?,
+        (false, std::cmp::Ordering::Less) => toward_zero.checked_sub(step.0)?,
+        _ => toward_zero,
+    };
+    // Near the ends of the range `Decimal` drops digits; a result that lost them is no
+    // multiple of the step and must not be sent as one.
+    if !rounded.checked_rem(step.0)?.is_zero() {
+        return None;
+    }
+    // Written with the step's decimals, as `(amount / step).ceil() * step` did: the amount is
+    // sent to venues as text.
+    rounded.rescale(step.0.scale());
+    Some(Usdt(rounded))
+}
+
 impl Ratio {
-    /// `0.0812` → `8.12%`, for people.
+    pub fn checked_mul(self, rhs: Ratio) -> Option<Ratio> {
+        self.0.checked_mul(rhs.0).map(Ratio)
+    }
+
+    /// Clamped to `Decimal::MAX`/`MIN`: for a level or a widening, where "at least this" is
+    /// what an overflow means.
+    pub fn saturating_mul(self, rhs: Ratio) -> Ratio {
+        Ratio(self.0.saturating_mul(rhs.0))
+    }
+
+    /// `0.0812` → `8.12%`, for people. A ratio beyond `Decimal::MAX / 100` (a saturated
+    /// metric) prints at the bound rather than panicking in a report.
     pub fn percent(self) -> String {
-        format!("{:.2}%", self.0 * Decimal::ONE_HUNDRED)
+        format!("{:.2}%", self.0.saturating_mul(Decimal::ONE_HUNDRED))
     }
 }
 
@@ -232,16 +309,95 @@ mod tests {
     fn rounding_to_transfer_step() {
         assert_eq!(
             Usdt(dec!(10.001)).round_up_to(Usdt(dec!(0.01))),
-            Usdt(dec!(10.01))
+            Some(Usdt(dec!(10.01)))
         );
         assert_eq!(
             Usdt(dec!(10.009)).round_down_to(Usdt(dec!(0.01))),
-            Usdt(dec!(10.00))
+            Some(Usdt(dec!(10.00)))
         );
         assert_eq!(
             Usdt(dec!(10.001)).round_up_to(Usdt::ZERO),
-            Usdt(dec!(10.001))
+            Some(Usdt(dec!(10.001)))
         );
+        assert_eq!(
+            Usdt(dec!(-10.009)).round_down_to(Usdt(dec!(0.01))),
+            Some(Usdt(dec!(-10.01)))
+        );
+        assert_eq!(
+            Usdt(dec!(-10.009)).round_up_to(Usdt(dec!(0.01))),
+            Some(Usdt(dec!(-10.00)))
+        );
+    }
+
+    /// Amounts go to venues as text: a rounded amount keeps the step's decimals, as it did
+    /// when rounding divided by the step.
+    #[test]
+    fn rounded_amounts_are_written_with_the_steps_decimals() {
+        let step = Usdt(dec!(0.01));
+        for (amount, up, text) in [
+            (dec!(10), true, "10.00"),
+            (dec!(10.009), false, "10.00"),
+            (dec!(102.85714285714285714285714286), true, "102.86"),
+        ] {
+            let rounded = if up {
+                Usdt(amount).round_up_to(step)
+            } else {
+                Usdt(amount).round_down_to(step)
+            };
+            assert_eq!(rounded.unwrap().to_string(), text);
+        }
+    }
+
+    /// Issue 10 item 3 (a): `Decimal::MAX / 0.01` overflowed inside the rounding.
+    #[test]
+    fn rounding_decimal_max_does_not_overflow() {
+        let max = Usdt(Decimal::MAX);
+        let cent = Usdt(dec!(0.01));
+        // Decimal::MAX is a whole number, hence a multiple of a cent already.
+        assert_eq!(max.round_up_to(cent), Some(max));
+        assert_eq!(max.round_down_to(cent), Some(max));
+        // It is odd: the even number above it does not exist, the one below does.
+        let two = Usdt(dec!(2));
+        assert_eq!(max.round_up_to(two), None);
+        assert_eq!(
+            max.round_down_to(two),
+            Some(Usdt(Decimal::MAX - Decimal::ONE))
+        );
+        assert_eq!(Usdt(Decimal::MIN).round_down_to(two), None);
+        // A tiny step divides MAX without a quotient ever being formed.
+        let tiny = Usdt(Decimal::new(1, 28));
+        assert_eq!(max.round_down_to(tiny), Some(max));
+    }
+
+    #[test]
+    fn checked_operations_refuse_to_overflow() {
+        let max = Usdt(Decimal::MAX);
+        assert_eq!(max.checked_add(Usdt(dec!(1))), None);
+        assert_eq!(Usdt(Decimal::MIN).checked_sub(Usdt(dec!(1))), None);
+        assert_eq!(max.saturating_add(Usdt(dec!(1))), max);
+        assert_eq!(Qty(Decimal::MAX).checked_mul(Price(dec!(2))), None);
+        assert_eq!(
+            Qty(Decimal::MAX).saturating_mul(Price(dec!(-2))),
+            Usdt(Decimal::MIN)
+        );
+        assert_eq!(
+            max.checked_mul(Ratio(dec!(0.5))),
+            Some(Usdt(Decimal::MAX / dec!(2)))
+        );
+        assert_eq!(Usdt(dec!(1)).checked_div(Usdt::ZERO), None);
+        assert_eq!(max.checked_div(Usdt(dec!(0.5))), None);
+        assert_eq!(
+            Usdt(dec!(450)).checked_div(Usdt(dec!(600))),
+            Some(Ratio(dec!(0.75)))
+        );
+    }
+
+    #[test]
+    fn a_saturated_ratio_still_prints() {
+        assert_eq!(Ratio(dec!(0.0812)).percent(), "8.12%");
+        assert!(Ratio(Decimal::MAX)
+            .percent()
+            .starts_with("79228162514264337593543950335"));
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn series(run: &Run) -> Series {
                 s.mark.push(position.mark.0.to_f64().unwrap_or(f64::NAN));
                 s.metric.push(match decision.value {
                     MetricValue::Value(v) => v.0.to_f64(),
-                    MetricValue::Unbounded => None,
+                    MetricValue::Unbounded | MetricValue::Unknown => None,
                 });
                 let l = &decision.levels;
                 let pct = |r: crate::money::Ratio| r.0.to_f64().unwrap_or(0.0);

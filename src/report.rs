@@ -284,6 +284,7 @@ fn blocked_label(blocked: &Blocked) -> String {
         Blocked::InFlight(amount) => format!("waiting for {} USDT in flight", money(*amount)),
         Blocked::Cooldown { until } => format!("cooling down until {}", until.hh_mm_ss()),
         Blocked::Exhausted(cap) => format!("{} exhausted", cap.name()),
+        Blocked::Uncomputable => "figures too large to compute a safe amount".into(),
     }
 }
 

@@ -9,6 +9,11 @@
 //!
 //! Adding collateral `c` raises `E` by `c` and changes neither `M` nor `IM`, so every metric is
 //! monotone in `c` and each has a closed form for the collateral that restores a target.
+//!
+//! Overflow: the figures come from venues and config, so any of them can be near
+//! `Decimal::MAX`. Arithmetic here is checked. A quotient that overflows has a known sign and
+//! is reported saturated (it is beyond every level either way); anything else that cannot be
+//! computed makes the metric `Unknown`, on which the decision moves nothing.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -16,7 +21,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::core::tiers::{maintenance_in, TierTable};
+use crate::core::tiers::{checked_maintenance_in, TierTable};
 use crate::money::{Price, Qty, Ratio, Usdt};
 
 /// One open position, as the core sees it.
@@ -34,23 +39,44 @@ pub struct Position {
 
 impl Position {
     /// Signed notional at mark: what a +1 relative move of the mark adds to equity.
+    /// Saturated at `Decimal`'s bounds, for display and the simulator's account; the metrics
+    /// use [`Position::checked_notional`].
     pub fn signed_notional(&self) -> Usdt {
-        self.size * self.mark
+        self.size.saturating_mul(self.mark)
     }
 
     pub fn notional(&self) -> Usdt {
         self.signed_notional().abs()
     }
 
-    pub fn initial_margin(&self) -> Usdt {
-        if self.leverage <= Decimal::ZERO {
-            return self.notional();
-        }
-        Usdt(self.notional().0 / self.leverage)
+    /// `None` when size × mark leaves `Decimal`'s range.
+    pub fn checked_signed_notional(&self) -> Option<Usdt> {
+        self.size.checked_mul(self.mark)
     }
 
+    pub fn checked_notional(&self) -> Option<Usdt> {
+        self.checked_signed_notional().map(Usdt::abs)
+    }
+
+    /// Saturated; see [`Position::checked_initial_margin`].
+    pub fn initial_margin(&self) -> Usdt {
+        self.checked_initial_margin().unwrap_or(Usdt(Decimal::MAX))
+    }
+
+    /// `notional / leverage`; `None` when either overflows (a leverage near zero).
+    pub fn checked_initial_margin(&self) -> Option<Usdt> {
+        let notional = self.checked_notional()?;
+        if self.leverage <= Decimal::ZERO {
+            return Some(notional);
+        }
+        notional.0.checked_div(self.leverage).map(Usdt)
+    }
+
+    /// Saturated at `Decimal`'s bounds: the simulator adds it to a wallet, and a PnL beyond
+    /// them is still "at least that much" in its direction.
     pub fn unrealized_pnl(&self) -> Usdt {
-        Usdt(self.size.0 * (self.mark.0 - self.entry.0))
+        let move_ = self.mark.0.saturating_sub(self.entry.0);
+        Usdt(self.size.0.saturating_mul(move_))
     }
 }
 
@@ -65,8 +91,16 @@ pub struct Account {
 }
 
 impl Account {
+    /// Saturated; see [`Account::checked_initial_margin`].
     pub fn initial_margin(&self) -> Usdt {
-        self.positions.iter().map(Position::initial_margin).sum()
+        self.checked_initial_margin().unwrap_or(Usdt(Decimal::MAX))
+    }
+
+    /// The book's initial margin; `None` when it is not representable.
+    pub fn checked_initial_margin(&self) -> Option<Usdt> {
+        self.positions.iter().try_fold(Usdt::ZERO, |sum, p| {
+            sum.checked_add(p.checked_initial_margin()?)
+        })
     }
 
     pub fn has_exposure(&self) -> bool {
@@ -75,14 +109,18 @@ impl Account {
 }
 
 /// A metric's value: a fraction, or "unbounded" when nothing can liquidate the account (no
-/// positions, or no move in range liquidates it). Unbounded compares above every value.
+/// positions, or no move in range liquidates it), or "unknown" when the account's figures
+/// are too large to compute it. Unbounded compares above every value and unknown above
+/// unbounded, so a search for the lowest value never settles on a number nobody computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricValue {
     Value(Ratio),
     Unbounded,
+    Unknown,
 }
 
 impl MetricValue {
+    /// Unknown is never below a level: acting on it would be acting on a guess.
     pub fn is_below(self, level: Ratio) -> bool {
         matches!(self, MetricValue::Value(v) if v < level)
     }
@@ -90,7 +128,7 @@ impl MetricValue {
     pub fn ratio(self) -> Option<Ratio> {
         match self {
             MetricValue::Value(v) => Some(v),
-            MetricValue::Unbounded => None,
+            MetricValue::Unbounded | MetricValue::Unknown => None,
         }
     }
 }
@@ -105,9 +143,18 @@ impl Ord for MetricValue {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             (MetricValue::Value(a), MetricValue::Value(b)) => a.cmp(b),
-            (MetricValue::Value(_), MetricValue::Unbounded) => Ordering::Less,
-            (MetricValue::Unbounded, MetricValue::Value(_)) => Ordering::Greater,
-            (MetricValue::Unbounded, MetricValue::Unbounded) => Ordering::Equal,
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl MetricValue {
+    /// Order of the variants, for comparing different ones.
+    fn rank(self) -> u8 {
+        match self {
+            MetricValue::Value(_) => 0,
+            MetricValue::Unbounded => 1,
+            MetricValue::Unknown => 2,
         }
     }
 }
@@ -117,6 +164,7 @@ impl fmt::Display for MetricValue {
         match self {
             MetricValue::Value(v) => f.write_str(&v.percent()),
             MetricValue::Unbounded => f.write_str("∞"),
+            MetricValue::Unknown => f.write_str("?"),
         }
     }
 }
@@ -194,17 +242,34 @@ pub fn margin_ratio_buffer(account: &Account) -> MetricValue {
 }
 
 /// `1 − M/E` of a book with exposure, from its two figures alone (the replay's inner loop).
+/// With `E` tiny against `M` the quotient overflows; its sign is `M`'s, and the buffer is
+/// reported saturated on that side.
 pub fn buffer_of(equity: Usdt, maintenance: Usdt) -> MetricValue {
     if equity.0 <= Decimal::ZERO {
         return MetricValue::Value(Ratio(-Decimal::ONE));
     }
-    MetricValue::Value(Ratio(Decimal::ONE - maintenance.0 / equity.0))
+    let used = saturating_div(maintenance.0, equity.0);
+    MetricValue::Value(Ratio(Decimal::ONE.saturating_sub(used)))
+}
+
+/// `a / b` for `b ≠ 0`, clamped to `Decimal::MAX`/`MIN` when the quotient overflows: its sign
+/// is still known, and it lies beyond every level a strategy can set.
+fn saturating_div(a: Decimal, b: Decimal) -> Decimal {
+    a.checked_div(b).unwrap_or({
+        if a.is_sign_negative() == b.is_sign_negative() {
+            Decimal::MAX
+        } else {
+            Decimal::MIN
+        }
+    })
 }
 
 /// `(E − M)/(IM − M)`; unbounded when there is no initial-margin cushion to measure against
 /// (no positions), which only happens when nothing can be liquidated.
 pub fn cushion(account: &Account) -> MetricValue {
-    let room = account.initial_margin() - account.maintenance;
+    let Some(room) = cushion_room(account) else {
+        return MetricValue::Unknown;
+    };
     if room.0 <= Decimal::ZERO {
         if account.has_exposure() {
             // Maintenance at or above initial margin (leverage near 1/rate): there is no
@@ -213,7 +278,17 @@ pub fn cushion(account: &Account) -> MetricValue {
         }
         return MetricValue::Unbounded;
     }
-    MetricValue::Value(Ratio((account.equity - account.maintenance).0 / room.0))
+    match account.equity.checked_sub(account.maintenance) {
+        Some(left) => MetricValue::Value(Ratio(saturating_div(left.0, room.0))),
+        None => MetricValue::Unknown,
+    }
+}
+
+/// `IM − M`, the initial-margin cushion; `None` when it is not representable.
+fn cushion_room(account: &Account) -> Option<Usdt> {
+    account
+        .checked_initial_margin()?
+        .checked_sub(account.maintenance)
 }
 
 /// The correlated move of every mark that would liquidate: negative is a fall.
@@ -224,6 +299,8 @@ pub enum LiquidationDistance {
     Move(Ratio),
     /// No move of any size liquidates (no exposure).
     Never,
+    /// The account's figures are too large to solve for the move.
+    Unknown,
 }
 
 impl LiquidationDistance {
@@ -232,6 +309,7 @@ impl LiquidationDistance {
             LiquidationDistance::Now => MetricValue::Value(Ratio::ZERO),
             LiquidationDistance::Move(x) => MetricValue::Value(x.abs()),
             LiquidationDistance::Never => MetricValue::Unbounded,
+            LiquidationDistance::Unknown => MetricValue::Unknown,
         }
     }
 }
@@ -245,6 +323,7 @@ impl fmt::Display for LiquidationDistance {
             }
             LiquidationDistance::Move(x) => write!(f, "+{}", x.percent()),
             LiquidationDistance::Never => f.write_str("∞"),
+            LiquidationDistance::Unknown => f.write_str("?"),
         }
     }
 }
@@ -252,56 +331,60 @@ impl fmt::Display for LiquidationDistance {
 /// Equity minus maintenance after a correlated relative move `x` of all marks, with each
 /// position's tier chosen at the notional it has at `x_tier` (the caller picks a point inside
 /// the segment so the function is linear on it). Anchored to the venue's reported `E` and `M`:
-/// only the *change* of maintenance comes from the tier tables.
+/// only the *change* of maintenance comes from the tier tables. Every evaluation is `None`
+/// when its figures leave `Decimal`'s range.
 struct Surplus<'a> {
     account: &'a Account,
     net_notional: Usdt,
 }
 
 impl<'a> Surplus<'a> {
-    fn new(account: &'a Account) -> Self {
-        let net_notional = account
-            .positions
-            .iter()
-            .map(Position::signed_notional)
-            .sum();
-        Self {
+    fn new(account: &'a Account) -> Option<Self> {
+        let net_notional = account.positions.iter().try_fold(Usdt::ZERO, |sum, p| {
+            sum.checked_add(p.checked_signed_notional()?)
+        })?;
+        Some(Self {
             account,
             net_notional,
-        }
+        })
     }
 
-    fn at(&self, x: Decimal, x_tier: Decimal) -> Decimal {
-        let equity = self.account.equity.0 + x * self.net_notional.0;
+    fn at(&self, x: Decimal, x_tier: Decimal) -> Option<Decimal> {
+        let equity = self
+            .account
+            .equity
+            .0
+            .checked_add(x.checked_mul(self.net_notional.0)?)?;
         let mut maintenance = self.account.maintenance.0;
         for position in &self.account.positions {
-            let now = position.notional();
-            let tier = position
-                .tiers
-                .tier_for(Usdt(now.0 * (Decimal::ONE + x_tier)));
-            let moved = Usdt(now.0 * (Decimal::ONE + x));
-            maintenance += maintenance_in(tier, moved).0 - position.tiers.maintenance(now).0;
+            let now = position.checked_notional()?;
+            let tier = position.tiers.tier_for(scaled(now, x_tier)?);
+            let moved = checked_maintenance_in(tier, scaled(now, x)?)?;
+            let change = moved.checked_sub(position.tiers.checked_maintenance(now)?)?;
+            maintenance = maintenance.checked_add(change.0)?;
         }
-        equity - maintenance
+        equity.checked_sub(maintenance)
     }
 
     /// Surplus at `x` with the tier that `x` itself falls in.
-    fn exact(&self, x: Decimal) -> Decimal {
+    fn exact(&self, x: Decimal) -> Option<Decimal> {
         self.at(x, x)
     }
 
     /// Relative moves at which some position crosses a tier boundary, on one side of zero.
+    /// A boundary whose move overflows lies beyond any representable move and is left out:
+    /// past the last boundary kept, the solver treats the surplus as the straight line it is
+    /// over every move it can represent.
     fn breakpoints(&self, upward: bool) -> Vec<Decimal> {
         let mut points: Vec<Decimal> = self
             .account
             .positions
             .iter()
-            .filter(|p| !p.notional().is_zero())
-            .flat_map(|p| {
-                let notional = p.notional().0;
-                p.tiers
-                    .boundaries()
-                    .map(move |floor| floor.0 / notional - Decimal::ONE)
+            .filter_map(|p| Some((p, p.checked_notional().filter(|n| !n.is_zero())?)))
+            .flat_map(|(p, notional)| {
+                p.tiers.boundaries().filter_map(move |floor| {
+                    floor.0.checked_div(notional.0)?.checked_sub(Decimal::ONE)
+                })
             })
             .filter(|x| {
                 if upward {
@@ -320,110 +403,171 @@ impl<'a> Surplus<'a> {
     }
 }
 
+/// `notional × (1 + x)`, the notional after a relative move `x`.
+fn scaled(notional: Usdt, x: Decimal) -> Option<Usdt> {
+    notional
+        .0
+        .checked_mul(Decimal::ONE.checked_add(x)?)
+        .map(Usdt)
+}
+
 /// Solves `E(x) = M(x)` for the smallest |x| on either side, exactly: the surplus is linear
 /// between tier boundaries, so the root is found by walking segments outwards from zero.
 pub fn liquidation_distance(account: &Account) -> LiquidationDistance {
     if !account.has_exposure() {
         return LiquidationDistance::Never;
     }
-    let surplus = Surplus::new(account);
-    if surplus.exact(Decimal::ZERO) <= Decimal::ZERO {
-        return LiquidationDistance::Now;
+    solve_distance(account).unwrap_or(LiquidationDistance::Unknown)
+}
+
+/// The distance, or `None` when some figure on the way leaves `Decimal`'s range.
+fn solve_distance(account: &Account) -> Option<LiquidationDistance> {
+    let surplus = Surplus::new(account)?;
+    if surplus.exact(Decimal::ZERO)? <= Decimal::ZERO {
+        return Some(LiquidationDistance::Now);
     }
-    let down = root_downward(&surplus);
-    let up = root_upward(&surplus);
-    match (down, up) {
+    let down = root_downward(&surplus)?;
+    let up = root_upward(&surplus, down.map(|d| -d))?;
+    Some(match (down, up) {
         (Some(d), Some(u)) if u < -d => LiquidationDistance::Move(Ratio(u)),
         (Some(d), _) => LiquidationDistance::Move(Ratio(d)),
         (None, Some(u)) => LiquidationDistance::Move(Ratio(u)),
         (None, None) => LiquidationDistance::Never,
-    }
+    })
 }
 
-fn root_downward(surplus: &Surplus<'_>) -> Option<Decimal> {
+/// The root below zero, `Ok(None)` if no fall liquidates; the outer `None` is an overflow.
+fn root_downward(surplus: &Surplus<'_>) -> Option<Option<Decimal>> {
     let mut hi = Decimal::ZERO;
     let mut points = surplus.breakpoints(false);
     points.push(-Decimal::ONE);
     for lo in points {
+        // Both ends lie in [−1, 0]: their mean cannot overflow.
         let mid = (lo + hi) / Decimal::TWO;
-        let (g_lo, g_hi) = (surplus.at(lo, mid), surplus.at(hi, mid));
+        let (g_lo, g_hi) = (surplus.at(lo, mid)?, surplus.at(hi, mid)?);
         if g_lo <= Decimal::ZERO {
-            return Some(interpolate_root(lo, g_lo, hi, g_hi));
+            return interpolate_root(lo, g_lo, hi, g_hi).map(Some);
         }
         hi = lo;
     }
-    None
+    Some(None)
 }
 
-fn root_upward(surplus: &Surplus<'_>) -> Option<Decimal> {
+/// The root above zero, as [`root_downward`]. The walk stops at `nearer_than` (the fall
+/// that liquidates): a rise at least that large is not the distance, and far rises are where
+/// the figures overflow — a dust position's tier boundaries sit at enormous moves.
+fn root_upward(surplus: &Surplus<'_>, nearer_than: Option<Decimal>) -> Option<Option<Decimal>> {
+    let beyond = |x: Decimal| nearer_than.is_some_and(|limit| x >= limit);
     let mut lo = Decimal::ZERO;
     for hi in surplus.breakpoints(true) {
-        let mid = (lo + hi) / Decimal::TWO;
-        let (g_lo, g_hi) = (surplus.at(lo, mid), surplus.at(hi, mid));
+        if beyond(lo) {
+            return Some(None);
+        }
+        let mid = lo.checked_add(hi)?.checked_div(Decimal::TWO)?;
+        let (g_lo, g_hi) = (surplus.at(lo, mid)?, surplus.at(hi, mid)?);
         if g_hi <= Decimal::ZERO {
-            return Some(interpolate_root(lo, g_lo, hi, g_hi));
+            return interpolate_root(lo, g_lo, hi, g_hi).map(Some);
         }
         lo = hi;
     }
-    // Past the last boundary the surplus is a straight line: solve it directly.
-    let probe = lo + Decimal::ONE;
-    let (g_lo, g_probe) = (surplus.at(lo, probe), surplus.at(probe, probe));
-    let slope = g_probe - g_lo;
-    if slope >= Decimal::ZERO {
-        return None;
+    if beyond(lo) {
+        return Some(None);
     }
-    Some(lo - g_lo / slope)
+    // Past the last boundary the surplus is a straight line: solve it directly.
+    let probe = lo.checked_add(Decimal::ONE)?;
+    let (g_lo, g_probe) = (surplus.at(lo, probe)?, surplus.at(probe, probe)?);
+    let slope = g_probe.checked_sub(g_lo)?;
+    if slope >= Decimal::ZERO {
+        return Some(None);
+    }
+    // g_lo > 0 and slope < 0: the step is negative, and one that overflows puts the root
+    // beyond any representable rise — reported saturated at Decimal::MAX.
+    let step = g_lo.checked_div(slope).unwrap_or(Decimal::MIN);
+    Some(Some(lo.saturating_sub(step)))
 }
 
 /// Root of the straight line through `(lo, g_lo)` and `(hi, g_hi)`, where the signs differ.
-fn interpolate_root(lo: Decimal, g_lo: Decimal, hi: Decimal, g_hi: Decimal) -> Decimal {
+fn interpolate_root(lo: Decimal, g_lo: Decimal, hi: Decimal, g_hi: Decimal) -> Option<Decimal> {
     if g_hi == g_lo {
-        return hi;
+        return Some(hi);
     }
-    hi - g_hi * (hi - lo) / (g_hi - g_lo)
+    let run = g_hi.checked_mul(hi.checked_sub(lo)?)?;
+    hi.checked_sub(run.checked_div(g_hi.checked_sub(g_lo)?)?)
+}
+
+/// Why no amount of collateral is given for a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAmount {
+    /// No amount reaches it (a buffer target of 100 % or more, or a cushion with no
+    /// initial-margin room).
+    Unreachable,
+    /// The account's figures are too large to compute the amount.
+    Overflow,
 }
 
 /// The collateral that brings `kind` exactly to `target` (zero if it is already there).
-/// Returns `None` when no amount can reach the target (a buffer target of 100 % or more, or a
-/// cushion with no initial-margin room).
-pub fn collateral_for_target(account: &Account, kind: MetricKind, target: Ratio) -> Option<Usdt> {
+pub fn collateral_for_target(
+    account: &Account,
+    kind: MetricKind,
+    target: Ratio,
+) -> Result<Usdt, NoAmount> {
     let needed = match kind {
-        MetricKind::MarginRatioBuffer => {
-            if target.0 >= Decimal::ONE {
-                return None;
-            }
-            // 1 − M/(E + c) = b*  ⇔  c = M/(1 − b*) − E
-            account.maintenance.0 / (Decimal::ONE - target.0) - account.equity.0
-        }
-        MetricKind::Cushion => {
-            let room = account.initial_margin() - account.maintenance;
-            if room.0 <= Decimal::ZERO {
-                return None;
-            }
-            // (E + c − M)/(IM − M) = t  ⇔  c = t(IM − M) + M − E
-            target.0 * room.0 + account.maintenance.0 - account.equity.0
-        }
-        MetricKind::LiquidationDistance => {
-            if target.0 >= Decimal::ONE
-                && account.positions.iter().any(|p| p.size.0 > Decimal::ZERO)
-            {
-                return None;
-            }
-            // The surplus is concave in x (maintenance is convex in notional), so the distance
-            // reaches d* exactly when the surplus is non-negative at both −d* and +d*.
-            let surplus = Surplus::new(account);
-            let short_fall = -surplus.exact(-target.0);
-            let short_rise = -surplus.exact(target.0);
-            short_fall.max(short_rise)
-        }
+        MetricKind::MarginRatioBuffer => buffer_collateral(account, target)?,
+        MetricKind::Cushion => cushion_collateral(account, target)?,
+        MetricKind::LiquidationDistance => distance_collateral(account, target)?,
     };
-    Some(Usdt(needed.max(Decimal::ZERO)))
+    Ok(Usdt(needed.max(Decimal::ZERO)))
+}
+
+/// 1 − M/(E + c) = b*  ⇔  c = M/(1 − b*) − E
+fn buffer_collateral(account: &Account, target: Ratio) -> Result<Decimal, NoAmount> {
+    if target.0 >= Decimal::ONE {
+        return Err(NoAmount::Unreachable);
+    }
+    let equity_needed = Decimal::ONE
+        .checked_sub(target.0)
+        .and_then(|free| account.maintenance.0.checked_div(free));
+    equity_needed
+        .and_then(|e| e.checked_sub(account.equity.0))
+        .ok_or(NoAmount::Overflow)
+}
+
+/// (E + c − M)/(IM − M) = t  ⇔  c = t(IM − M) + M − E
+fn cushion_collateral(account: &Account, target: Ratio) -> Result<Decimal, NoAmount> {
+    let room = cushion_room(account).ok_or(NoAmount::Overflow)?;
+    if room.0 <= Decimal::ZERO {
+        return Err(NoAmount::Unreachable);
+    }
+    target
+        .0
+        .checked_mul(room.0)
+        .and_then(|e| e.checked_add(account.maintenance.0))
+        .and_then(|e| e.checked_sub(account.equity.0))
+        .ok_or(NoAmount::Overflow)
+}
+
+/// The surplus is concave in x (maintenance is convex in notional), so the distance reaches
+/// d* exactly when the surplus is non-negative at both −d* and +d*.
+fn distance_collateral(account: &Account, target: Ratio) -> Result<Decimal, NoAmount> {
+    if target.0 >= Decimal::ONE && account.positions.iter().any(|p| p.size.0 > Decimal::ZERO) {
+        return Err(NoAmount::Unreachable);
+    }
+    let shortfalls = || {
+        let surplus = Surplus::new(account)?;
+        // Negating a Decimal cannot overflow: its range is symmetric.
+        let short_fall = -surplus.exact(-target.0)?;
+        let short_rise = -surplus.exact(target.0)?;
+        Some(short_fall.max(short_rise))
+    };
+    shortfalls().ok_or(NoAmount::Overflow)
 }
 
 /// The same account with `amount` more collateral: what a settled top-up does.
+/// Saturated at `Decimal::MAX`: it models money that exists, and is used in tests and
+/// reports, not to size a transfer.
 pub fn with_collateral(account: &Account, amount: Usdt) -> Account {
     Account {
-        equity: account.equity + amount,
+        equity: account.equity.saturating_add(amount),
         ..account.clone()
     }
 }
@@ -599,5 +743,59 @@ mod tests {
         let c = collateral_for_target(&account, MetricKind::MarginRatioBuffer, Ratio(dec!(0.3)))
             .unwrap();
         assert!((c.0 - dec!(142.85714285714285714285714286)).abs() < dec!(1e-20));
+    }
+
+    /// Issue 10 item 3: a dust position's tier boundaries sit at moves beyond `Decimal::MAX`
+    /// (50,000 / 10⁻²⁸); computing them overflowed. They are out of reach and left out.
+    #[test]
+    fn a_dust_position_does_not_overflow_the_breakpoints() {
+        let mut account = ten_x_long();
+        account
+            .positions
+            .push(position(Decimal::new(1, 28), dec!(1), dec!(1), dec!(10)));
+        let LiquidationDistance::Move(x) = liquidation_distance(&account) else {
+            panic!("expected a move")
+        };
+        // As hand_computed_distance_single_long: the dust changes nothing visible.
+        assert!((x.0 - dec!(-0.0959798994974874371859296482)).abs() < dec!(1e-20));
+    }
+
+    /// A leverage near zero puts the initial margin past `Decimal::MAX`: the cushion, which
+    /// needs it, is unknown; the buffer, which does not, is still computed.
+    #[test]
+    fn a_leverage_near_zero_makes_the_cushion_unknown_not_a_panic() {
+        let mut account = ten_x_long();
+        account.positions[0].leverage = Decimal::new(1, 28);
+        assert_eq!(cushion(&account), MetricValue::Unknown);
+        assert_eq!(
+            collateral_for_target(&account, MetricKind::Cushion, Ratio(dec!(0.3))),
+            Err(NoAmount::Overflow)
+        );
+        assert_eq!(account.initial_margin(), Usdt(Decimal::MAX));
+        assert_eq!(
+            margin_ratio_buffer(&account),
+            MetricValue::Value(Ratio(dec!(0.955)))
+        );
+    }
+
+    /// A book priced beyond `Decimal::MAX` has no distance anyone computed.
+    #[test]
+    fn a_position_too_large_to_price_has_an_unknown_distance() {
+        let mut account = ten_x_long();
+        account.positions[0].size = Qty(Decimal::MAX);
+        assert_eq!(liquidation_distance(&account), LiquidationDistance::Unknown);
+        assert_eq!(
+            liquidation_distance(&account).magnitude(),
+            MetricValue::Unknown
+        );
+        assert_eq!(liquidation_distance(&account).to_string(), "?");
+    }
+
+    #[test]
+    fn unknown_compares_above_everything() {
+        let value = MetricValue::Value(Ratio(Decimal::MAX));
+        assert!(value < MetricValue::Unbounded);
+        assert!(MetricValue::Unbounded < MetricValue::Unknown);
+        assert!(!MetricValue::Unknown.is_below(Ratio(Decimal::MAX)));
     }
 }

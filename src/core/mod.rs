@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-pub use metrics::{Account, LiquidationDistance, MetricKind, MetricValue, Metrics, Position};
+pub use metrics::{
+    Account, LiquidationDistance, MetricKind, MetricValue, Metrics, NoAmount, Position,
+};
 pub use strategy::{Levels, Strategy, VolatilityWidening};
 pub use tiers::{Tier, TierTable};
 
@@ -84,6 +86,9 @@ pub enum Blocked {
     },
     /// The caps leave nothing to send; names the one that bound.
     Exhausted(Cap),
+    /// The account's figures or the caps are too large to compute the metric or a safe
+    /// amount (they leave `Decimal`'s range): nothing moves rather than a guess.
+    Uncomputable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +186,10 @@ fn choose_action(
     caps: &Caps,
     value: MetricValue,
 ) -> Action {
+    if value == MetricValue::Unknown {
+        // Not known to be safe either: say so loudly, move nothing.
+        return blocked_action(false, Blocked::Uncomputable);
+    }
     if !value.is_below(levels.alert_below) {
         return Action::Hold;
     }
@@ -194,7 +203,9 @@ fn choose_action(
     if let Some(blocked) = blocked_by_history(situation, caps) {
         return blocked_action(emergency, blocked);
     }
-    let needed = collateral_needed(situation.account, metric, levels.target);
+    let Some(needed) = collateral_needed(situation.account, metric, levels.target) else {
+        return blocked_action(emergency, Blocked::Uncomputable);
+    };
     // Below the floor, move the most allowed: the target is a wish, survival is the point.
     let wanted = if emergency {
         needed.max(caps.max_per_rescue)
@@ -202,7 +213,7 @@ fn choose_action(
         needed
     };
     match clamp(wanted, situation, caps) {
-        Err(cap) => blocked_action(emergency, Blocked::Exhausted(cap)),
+        Err(blocked) => blocked_action(emergency, blocked),
         Ok((amount, clamped_by)) => {
             let top_up = TopUp {
                 amount,
@@ -242,47 +253,79 @@ fn blocked_by_history(situation: &Situation<'_>, caps: &Caps) -> Option<Blocked>
         return Some(Blocked::InFlight(rescues.in_flight));
     }
     let last = rescues.last_top_up_at?;
-    let until = last + caps.cooldown;
+    let until = cooldown_end(last, caps.cooldown);
     (situation.now < until).then_some(Blocked::Cooldown { until })
+}
+
+/// `last + cooldown`, saturated: a cooldown too long for i64 milliseconds must read as
+/// "forever", where a plain cast of its u128 milliseconds could wrap into the past and let a
+/// top-up through.
+fn cooldown_end(last: Timestamp, cooldown: Duration) -> Timestamp {
+    Timestamp(last.as_millis().saturating_add(saturated_millis(cooldown)))
+}
+
+/// A duration in i64 milliseconds, `i64::MAX` when longer (292 million years). `Timestamp`'s
+/// `+ Duration` casts the u128 and can wrap; configured durations are unbounded.
+pub(crate) fn saturated_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The collateral to restore `target`; if the target is unreachable by collateral (it never is
 /// for validated levels, but a venue could report maintenance ≥ initial margin), ask for
-/// everything the caps allow.
-fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Usdt {
-    metrics::collateral_for_target(account, metric, target).unwrap_or(Usdt(Decimal::MAX))
+/// everything the caps allow. `None` when the figures are too large to compute it.
+fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Option<Usdt> {
+    match metrics::collateral_for_target(account, metric, target) {
+        Ok(amount) => Some(amount),
+        Err(NoAmount::Unreachable) => Some(Usdt(Decimal::MAX)),
+        Err(NoAmount::Overflow) => None,
+    }
 }
 
 /// `min(wanted, max_per_rescue, reserve − keep_at_least, day cap left)`, rounded up to the
 /// transfer step unless rounding up would cross the binding cap (then rounded down). `Err`
-/// names the cap that leaves nothing to send.
-fn clamp(wanted: Usdt, situation: &Situation<'_>, caps: &Caps) -> Result<(Usdt, Option<Cap>), Cap> {
-    let limits = [
-        (Cap::MaxPerRescue, caps.max_per_rescue),
-        (
-            Cap::MaxPerDay,
-            caps.max_per_day - situation.rescues.spent_last_24h,
-        ),
-        (
-            Cap::Reserve,
-            situation.reserve_available - caps.keep_at_least,
-        ),
-    ];
-    let (binding, limit) = limits
-        .into_iter()
-        .min_by_key(|(_, limit)| *limit)
-        .expect("three limits");
+/// names the cap that leaves nothing to send, or says no safe amount can be computed.
+fn clamp(
+    wanted: Usdt,
+    situation: &Situation<'_>,
+    caps: &Caps,
+) -> Result<(Usdt, Option<Cap>), Blocked> {
+    let (binding, limit) = binding_limit(situation, caps);
     let step = situation.transfer_step;
-    let allowed = limit.round_down_to(step);
-    if allowed.0 <= Decimal::ZERO {
-        return Err(binding);
+    let allowed = match limit.round_down_to(step) {
+        Some(allowed) if allowed.0 > Decimal::ZERO => allowed,
+        // Not representable only within a step of Decimal::MIN: nothing is allowed.
+        _ => return Err(Blocked::Exhausted(binding)),
+    };
+    match wanted.round_up_to(step) {
+        Some(rounded) if rounded <= allowed => Ok((rounded, None)),
+        Some(_) => Ok((allowed, Some(binding))),
+        // The multiple above `wanted` is past Decimal::MAX: `allowed` is all that can go.
+        None if wanted >= allowed => Ok((allowed, Some(binding))),
+        // `wanted` cannot be rounded yet is below what is allowed: sending `allowed` would
+        // send more than the target needs.
+        None => Err(Blocked::Uncomputable),
     }
-    let rounded = wanted.round_up_to(step);
-    if rounded <= allowed {
-        Ok((rounded, None))
-    } else {
-        Ok((allowed, Some(binding)))
+}
+
+/// The tightest of the three caps. The differences saturate, which only ever lowers a limit
+/// that overflowed upwards (it is still at least `Decimal::MAX`) or keeps one that
+/// overflowed downwards at nothing allowed: never a bigger transfer. A negative amount spent
+/// or kept back means nothing (the config refuses them) and counts as zero, so it cannot
+/// lift a limit above the day cap or the reserve itself.
+fn binding_limit(situation: &Situation<'_>, caps: &Caps) -> (Cap, Usdt) {
+    let spent = situation.rescues.spent_last_24h.max(Usdt::ZERO);
+    let day_left = caps.max_per_day.saturating_sub(spent);
+    let reserve_left = situation
+        .reserve_available
+        .saturating_sub(caps.keep_at_least.max(Usdt::ZERO));
+    let mut binding = (Cap::MaxPerRescue, caps.max_per_rescue);
+    for candidate in [(Cap::MaxPerDay, day_left), (Cap::Reserve, reserve_left)] {
+        // Strictly smaller: on a tie the earlier cap is named, as `min_by_key` did.
+        if candidate.1 < binding.1 {
+            binding = candidate;
+        }
     }
+    binding
 }
 
 #[cfg(test)]

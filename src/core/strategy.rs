@@ -24,12 +24,14 @@ pub struct Levels {
 
 impl Levels {
     /// Every level but the floor moved up by `by`: a wider trigger keeps its distance to the
-    /// alert and the target, so the validated order still holds.
+    /// alert and the target, so the validated order still holds. Saturated at
+    /// `Decimal::MAX`: a cushion level may be set that high, and a level past the bound still
+    /// lies above every value.
     pub fn widened(self, by: Ratio) -> Levels {
         Levels {
-            alert_below: self.alert_below + by,
-            top_up_below: self.top_up_below + by,
-            target: self.target + by,
+            alert_below: self.alert_below.saturating_add(by),
+            top_up_below: self.top_up_below.saturating_add(by),
+            target: self.target.saturating_add(by),
             floor: self.floor,
         }
     }
@@ -51,11 +53,16 @@ pub struct VolatilityWidening {
 }
 
 impl VolatilityWidening {
-    /// `min(k · σ · √h, max)`, with σ the realized volatility per √second.
+    /// `min(k · σ · √h, max)`, with σ the realized volatility per √second. The product
+    /// saturates: it is capped at `max` right after, and a wild σ still means "widen fully".
     pub fn widening(&self, sigma_per_sqrt_sec: Ratio, horizon: Duration) -> Ratio {
-        let horizon_secs = Decimal::from(horizon.as_millis() as u64) / Decimal::from(1000);
+        // A horizon beyond u64 milliseconds (585 million years) is read as that bound.
+        let millis = u64::try_from(horizon.as_millis()).unwrap_or(u64::MAX);
+        // Dividing by a constant above 1 cannot overflow.
+        let horizon_secs = Decimal::from(millis) / Decimal::from(1000);
         let root = horizon_secs.sqrt().unwrap_or(Decimal::ZERO);
-        let raw = Ratio(self.multiplier * sigma_per_sqrt_sec.0 * root);
+        let k_sigma = Ratio(self.multiplier).saturating_mul(sigma_per_sqrt_sec);
+        let raw = k_sigma.saturating_mul(Ratio(root));
         raw.min(self.max_widening).max(Ratio::ZERO)
     }
 }
@@ -99,7 +106,8 @@ impl Strategy {
                     format!("must be above 0, got {}", v.max_widening),
                 ));
             }
-            if metric.levels_below_one() && levels.target.0 + v.max_widening.0 >= Decimal::ONE {
+            let widest = levels.target.saturating_add(v.max_widening);
+            if metric.levels_below_one() && widest.0 >= Decimal::ONE {
                 return Err(invalid(
                     "volatility.max_widening",
                     format!(
@@ -246,5 +254,22 @@ mod tests {
             w.widening(Ratio(dec!(1)), Duration::from_secs(100)),
             Ratio(dec!(0.10))
         );
+    }
+
+    /// Issue 10 item 3: k·σ·√h overflowed for a wild σ; it saturates and is capped.
+    #[test]
+    fn a_wild_volatility_widens_fully_not_a_panic() {
+        let w = VolatilityWidening {
+            multiplier: Decimal::MAX,
+            max_widening: Ratio(dec!(0.10)),
+            window: Duration::from_secs(3600),
+        };
+        assert_eq!(
+            w.widening(Ratio(Decimal::MAX), Duration::MAX),
+            Ratio(dec!(0.10))
+        );
+        assert_eq!(w.widening(Ratio(Decimal::MIN), Duration::MAX), Ratio::ZERO);
+        let l = levels(dec!(1.5), dec!(1.2), Decimal::MAX, dec!(0.5));
+        assert_eq!(l.widened(Ratio(dec!(0.10))).target, Ratio(Decimal::MAX));
     }
 }

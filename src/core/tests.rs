@@ -285,6 +285,100 @@ fn volatility_widens_the_trigger() {
     assert!(matches!(d.action, Action::TopUp(_)));
 }
 
+/// Issue 10 item 3 (a): `simulate --reserve 79228162514264337593543950335` panicked with
+/// "Division overflowed" while rounding the reserve limit to the transfer step.
+#[test]
+fn a_reserve_at_decimal_max_does_not_overflow_the_clamp() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        max_per_rescue: Usdt(Decimal::MAX),
+        max_per_day: Usdt(Decimal::MAX),
+        ..generous_caps()
+    };
+    let mut s = situation(&account);
+    s.reserve_available = Usdt(Decimal::MAX);
+    // A bottomless reserve changes nothing about what the target needs (see
+    // distance_below_trigger_tops_up_to_target).
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::TopUp(TopUp {
+            amount: Usdt(dec!(4141.20)),
+            needed: Usdt(dec!(4141.2)),
+            clamped_by: None
+        })
+    );
+    // Below the floor the emergency asks for the per-rescue cap, here Decimal::MAX itself.
+    let account = long_btc(dec!(10000), dec!(47000));
+    let d = decide(
+        &situation_with_reserve(&account, Decimal::MAX),
+        &distance_strategy(),
+        &caps,
+    );
+    let top_up = d.action.top_up().expect("an emergency top-up");
+    assert_eq!(top_up.amount, Usdt(Decimal::MAX));
+}
+
+fn situation_with_reserve(account: &Account, reserve: Decimal) -> Situation<'_> {
+    Situation {
+        reserve_available: Usdt(reserve),
+        ..situation(account)
+    }
+}
+
+/// Issue 10 item 3 (b): at 200× on a 0.6 % maintenance rate the maintenance (0.6 % of the
+/// notional) is above the initial margin (0.5 %), so the cushion has no room and the amount
+/// "needed" is unbounded; rounding that up to the step overflowed.
+#[test]
+fn a_cushion_strategy_where_maintenance_reaches_initial_does_not_overflow_the_clamp() {
+    let position = Position {
+        symbol: "BTCUSDT".into(),
+        size: Qty(dec!(2)),
+        entry: Price(dec!(50000)),
+        mark: Price(dec!(50000)),
+        leverage: dec!(200),
+        tiers: Arc::new(TierTable::flat(Ratio(dec!(0.006)))),
+    };
+    // notional 100,000: IM = 500, M = 600.
+    let account = Account {
+        equity: Usdt(dec!(10000)),
+        maintenance: position.tiers.maintenance(position.notional()),
+        positions: vec![position],
+    };
+    let d = decide(&situation(&account), &cushion_strategy(), &generous_caps());
+    // No cushion left reads as 0, below the floor: move everything the caps allow, which is
+    // the 50,000 reserve — never more.
+    assert_eq!(d.value, MetricValue::Value(Ratio::ZERO));
+    assert_eq!(
+        d.action,
+        Action::Emergency {
+            top_up: Some(TopUp {
+                amount: Usdt(dec!(50000)),
+                needed: Usdt(Decimal::MAX),
+                clamped_by: Some(Cap::Reserve)
+            }),
+            blocked: None
+        }
+    );
+}
+
+/// strategies/cushion.toml
+fn cushion_strategy() -> Strategy {
+    Strategy::new(
+        "cushion".into(),
+        String::new(),
+        MetricKind::Cushion,
+        Levels {
+            alert_below: Ratio(dec!(0.30)),
+            top_up_below: Ratio(dec!(0.20)),
+            target: Ratio(dec!(0.30)),
+            floor: Ratio(dec!(0.10)),
+        },
+        None,
+    )
+    .unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Properties
 
@@ -452,4 +546,239 @@ proptest! {
             prop_assert!(less.is_below(d.levels.target));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extremes: whatever the venue, the journal or the config hands in, `decide` returns, and a
+// top-up stays within every cap. Issue 10 item 3.
+
+/// The values that break arithmetic: the ends of the range, zero, a sign change, the finest
+/// fraction, and a few ordinary amounts so that some cases get as far as a top-up.
+fn extreme() -> impl Gen<Value = Decimal> {
+    proptest::sample::select(vec![
+        Decimal::MAX,
+        Decimal::MIN,
+        Decimal::MAX / dec!(3),
+        Decimal::ZERO,
+        Decimal::ONE,
+        -Decimal::ONE,
+        Decimal::new(1, 28),
+        Decimal::new(-1, 28),
+        dec!(0.01),
+        dec!(450),
+        dec!(10000),
+        dec!(50000),
+    ])
+}
+
+fn extreme_tiers() -> impl Gen<Value = Arc<TierTable>> {
+    proptest::sample::select(vec![
+        btc_tiers(),
+        Arc::new(TierTable::flat(Ratio(dec!(0.006)))),
+        // A venue's own table is taken with its deductions unchecked.
+        Arc::new(
+            TierTable::new(vec![Tier {
+                floor: Usdt::ZERO,
+                rate: Ratio(dec!(0.5)),
+                deduction: Usdt(Decimal::MIN),
+            }])
+            .unwrap(),
+        ),
+    ])
+}
+
+fn extreme_account() -> impl Gen<Value = Account> {
+    (
+        (extreme(), extreme()),
+        (extreme(), extreme(), extreme(), extreme()),
+        extreme_tiers(),
+    )
+        .prop_map(
+            |((equity, maintenance), (size, entry, mark, leverage), tiers)| Account {
+                equity: Usdt(equity),
+                maintenance: Usdt(maintenance),
+                positions: vec![Position {
+                    symbol: "BTCUSDT".into(),
+                    size: Qty(size),
+                    entry: Price(entry),
+                    mark: Price(mark),
+                    leverage,
+                    tiers,
+                }],
+            },
+        )
+}
+
+fn extreme_caps() -> impl Gen<Value = Caps> {
+    (
+        extreme(),
+        extreme(),
+        extreme(),
+        proptest::sample::select(vec![
+            Duration::ZERO,
+            Duration::from_secs(300),
+            Duration::MAX,
+        ]),
+    )
+        .prop_map(|(rescue, day, keep, cooldown)| Caps {
+            max_per_rescue: Usdt(rescue),
+            max_per_day: Usdt(day),
+            keep_at_least: Usdt(keep),
+            cooldown,
+        })
+}
+
+fn extreme_instant() -> impl Gen<Value = Timestamp> {
+    proptest::sample::select(vec![i64::MIN, -1, 0, 1_000_000, i64::MAX]).prop_map(Timestamp)
+}
+
+fn extreme_volatility() -> impl Gen<Value = Option<VolatilityWidening>> {
+    proptest::option::of(extreme().prop_map(|multiplier| VolatilityWidening {
+        multiplier,
+        max_widening: Ratio(dec!(0.05)),
+        window: Duration::from_secs(3600),
+    }))
+}
+
+/// Anything in flight blocks a top-up; mostly nothing is, so most cases reach the clamp.
+fn mostly_nothing() -> impl Gen<Value = Decimal> {
+    proptest::prop_oneof![3 => proptest::strategy::Just(Decimal::ZERO), 1 => extreme()]
+}
+
+proptest! {
+    // Most extreme cases end before the clamp (unknown metric, exhausted caps); enough cases
+    // that a few dozen reach a top-up each run. About a quarter of a second.
+    #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+
+    #[test]
+    fn extreme_figures_never_panic_nor_exceed_a_cap(
+        account in extreme_account(),
+        (strategy, volatility) in (arb_strategy(), extreme_volatility()),
+        caps in extreme_caps(),
+        (reserve, spent, in_flight, step) in (extreme(), extreme(), mostly_nothing(), extreme()),
+        (last, now) in (proptest::option::of(extreme_instant()), extreme_instant()),
+        (sigma, horizon) in (proptest::option::of(extreme()), proptest::sample::select(vec![
+            Duration::ZERO, Duration::from_secs(120), Duration::MAX,
+        ])),
+    ) {
+        let strategy = Strategy { volatility, ..strategy };
+        let s = Situation {
+            account: &account,
+            reserve_available: Usdt(reserve),
+            rescues: RescueState {
+                in_flight: Usdt(in_flight),
+                spent_last_24h: Usdt(spent),
+                last_top_up_at: last,
+            },
+            now,
+            volatility: sigma.map(Ratio),
+            rescue_horizon: horizon,
+            transfer_step: Usdt(step),
+        };
+        let d = decide(&s, &strategy, &caps);
+        if let Some(top_up) = d.action.top_up() {
+            let amount = top_up.amount;
+            prop_assert!(amount.0 > Decimal::ZERO, "{:?}", d.action);
+            prop_assert!(amount <= s.reserve_available);
+            prop_assert!(amount <= caps.max_per_rescue);
+            prop_assert!(amount <= caps.max_per_day);
+            // Saturated, the limits can only be lower than the true ones: a stricter check.
+            prop_assert!(amount <= caps.max_per_day.saturating_sub(Usdt(spent)));
+            prop_assert!(amount <= s.reserve_available.saturating_sub(caps.keep_at_least));
+            if step > Decimal::ZERO {
+                prop_assert!((amount.0 % step).is_zero(), "{} is no multiple of {}", amount, step);
+            }
+        }
+        // Whatever the decision, it can be printed.
+        let _ = (d.value.to_string(), d.metrics.distance.to_string(), d.levels.target.percent());
+    }
+}
+
+/// A metric nobody could compute moves nothing and says why: the account's equity and
+/// maintenance both sit at Decimal::MAX and the price of the position overflows.
+#[test]
+fn an_uncomputable_metric_moves_nothing_and_says_why() {
+    let mut account = long_btc(dec!(10000), dec!(49000));
+    account.positions[0].size = Qty(Decimal::MAX);
+    let d = decide(&situation(&account), &distance_strategy(), &generous_caps());
+    assert_eq!(d.value, MetricValue::Unknown);
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Uncomputable)
+        }
+    );
+}
+
+/// The metric is known (the buffer is saturated far below the floor) but the amount that
+/// restores the target is not: an emergency that moves nothing, with the reason.
+#[test]
+fn an_uncomputable_amount_moves_nothing_and_says_why() {
+    let mut account = long_btc(dec!(10000), dec!(49000));
+    account.equity = Usdt(Decimal::new(1, 28));
+    account.maintenance = Usdt(Decimal::MAX);
+    let d = decide(&situation(&account), &seed_ladder(), &generous_caps());
+    // 1 − M/E with M/E overflowing: the quotient saturates at MAX, the buffer at 1 − MAX.
+    assert_eq!(
+        d.value,
+        MetricValue::Value(Ratio(Decimal::ONE - Decimal::MAX))
+    );
+    assert_eq!(
+        d.action,
+        Action::Emergency {
+            top_up: None,
+            blocked: Some(Blocked::Uncomputable)
+        }
+    );
+}
+
+/// A cooldown too long for i64 milliseconds blocks for ever; cast, it wrapped into the past.
+#[test]
+fn an_endless_cooldown_never_lets_a_top_up_through() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        cooldown: Duration::MAX,
+        ..generous_caps()
+    };
+    let mut s = situation(&account);
+    s.rescues.last_top_up_at = Some(Timestamp(0));
+    let d = decide(&s, &distance_strategy(), &caps);
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Cooldown {
+                until: Timestamp(i64::MAX)
+            })
+        }
+    );
+}
+
+/// Found by extreme_figures_never_panic_nor_exceed_a_cap: a negative keep_at_least (or amount
+/// spent) lifted the reserve (or day) limit above the reserve (or the day cap) itself.
+#[test]
+fn negative_amounts_kept_or_spent_do_not_lift_a_cap() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let caps = Caps {
+        keep_at_least: Usdt(dec!(-1000)),
+        max_per_day: Usdt(dec!(2000)),
+        ..generous_caps()
+    };
+    let mut s = situation(&account);
+    s.reserve_available = Usdt(dec!(1500));
+    s.rescues.spent_last_24h = Usdt(dec!(-1000));
+    let top_up = decide(&s, &distance_strategy(), &caps)
+        .action
+        .top_up()
+        .unwrap();
+    assert_eq!(top_up.amount, Usdt(dec!(1500)));
+    assert_eq!(top_up.clamped_by, Some(Cap::Reserve));
+    s.reserve_available = Usdt(dec!(50000));
+    let top_up = decide(&s, &distance_strategy(), &caps)
+        .action
+        .top_up()
+        .unwrap();
+    assert_eq!(top_up.amount, Usdt(dec!(2000)));
+    assert_eq!(top_up.clamped_by, Some(Cap::MaxPerDay));
 }

@@ -39,22 +39,29 @@ pub enum InvalidTiers {
 impl TierTable {
     /// Builds a table from `(floor, rate)` pairs, computing each deduction with the recursion
     /// Binance documents: `cum_n = floor_n × (rate_n − rate_{n−1}) + cum_{n−1}`.
+    ///
+    /// The shape is checked before any deduction is computed: with floors increasing and
+    /// rates in `[0, 1)` never decreasing, `cum_n ≤ floor_n × rate_n < floor_n`, so no step
+    /// of the recursion can overflow. Unchecked, a venue's malformed table could.
     pub fn from_rates(floors_and_rates: &[(Usdt, Ratio)]) -> Result<Self, InvalidTiers> {
-        let mut tiers = Vec::with_capacity(floors_and_rates.len());
-        let mut deduction = Usdt::ZERO;
-        let mut previous_rate = Ratio::ZERO;
-        for (index, &(floor, rate)) in floors_and_rates.iter().enumerate() {
-            if index > 0 {
-                deduction += floor * (rate - previous_rate);
-            }
-            tiers.push(Tier {
+        let shape = floors_and_rates
+            .iter()
+            .map(|&(floor, rate)| Tier {
                 floor,
                 rate,
-                deduction,
-            });
-            previous_rate = rate;
+                deduction: Usdt::ZERO,
+            })
+            .collect();
+        let mut table = Self::new(shape)?;
+        let mut deduction = Usdt::ZERO;
+        let mut previous_rate = table.tiers.first().map_or(Ratio::ZERO, |t| t.rate);
+        for tier in table.tiers.iter_mut().skip(1) {
+            // Bounded by `floor × rate` (see above): these operators cannot overflow.
+            deduction += tier.floor * (tier.rate - previous_rate);
+            tier.deduction = deduction;
+            previous_rate = tier.rate;
         }
-        Self::new(tiers)
+        Ok(table)
     }
 
     /// Takes the venue's own table, deductions included, after checking its shape.
@@ -103,13 +110,22 @@ impl TierTable {
             .tiers
             .partition_point(|tier| tier.floor <= notional)
             .saturating_sub(1);
+        // In bounds: every constructor (`new`, `flat`) guarantees at least one tier, and the
+        // index is at most `len − 1`.
         &self.tiers[index]
     }
 
-    /// Maintenance margin of a position with this absolute notional at mark.
+    /// Maintenance margin of a position with this absolute notional at mark; saturated at
+    /// `Decimal::MAX` (see [`maintenance_in`]).
     pub fn maintenance(&self, notional: Usdt) -> Usdt {
         let notional = notional.abs();
         maintenance_in(self.tier_for(notional), notional)
+    }
+
+    /// As [`TierTable::maintenance`], `None` when it leaves `Decimal`'s range.
+    pub fn checked_maintenance(&self, notional: Usdt) -> Option<Usdt> {
+        let notional = notional.abs();
+        checked_maintenance_in(self.tier_for(notional), notional)
     }
 
     /// Floors above zero: the notionals where the rate changes.
@@ -118,9 +134,20 @@ impl TierTable {
     }
 }
 
-/// `notional × rate − deduction`, never below zero.
+/// `notional × rate − deduction`, never below zero. Saturated at `Decimal::MAX` for the
+/// simulator's liquidation engine, where a maintenance beyond it is still beyond any equity;
+/// solvers use [`checked_maintenance_in`].
 pub fn maintenance_in(tier: &Tier, notional: Usdt) -> Usdt {
-    (notional * tier.rate - tier.deduction).max(Usdt::ZERO)
+    // A rate below 1 cannot overflow the product; the subtraction can, with a venue's own
+    // (unchecked) negative deduction.
+    let charged = notional.saturating_mul(tier.rate);
+    charged.saturating_sub(tier.deduction).max(Usdt::ZERO)
+}
+
+/// `notional × rate − deduction`, never below zero; `None` when it overflows.
+pub fn checked_maintenance_in(tier: &Tier, notional: Usdt) -> Option<Usdt> {
+    let charged = notional.checked_mul(tier.rate)?;
+    Some(charged.checked_sub(tier.deduction)?.max(Usdt::ZERO))
 }
 
 #[cfg(test)]
@@ -189,5 +216,29 @@ mod tests {
             unordered,
             Err(InvalidTiers::FloorsNotIncreasing { index: 1, .. })
         ));
+    }
+
+    /// Issue 10 item 3: the deductions were computed before the shape was checked, so a
+    /// malformed table (a rate of 5 at a floor of Decimal::MAX) overflowed instead of being
+    /// refused.
+    #[test]
+    fn a_malformed_table_is_refused_before_its_deductions_overflow() {
+        let table = TierTable::from_rates(&[
+            (usdt(dec!(0)), Ratio(dec!(0.5))),
+            (usdt(Decimal::MAX), Ratio(dec!(5))),
+        ]);
+        assert!(matches!(table, Err(InvalidTiers::BadRate { index: 1, .. })));
+    }
+
+    /// The highest tier at Decimal::MAX still computes its deduction exactly.
+    #[test]
+    fn a_tier_at_decimal_max_has_a_deduction() {
+        let table = TierTable::from_rates(&[
+            (usdt(dec!(0)), Ratio(dec!(0))),
+            (usdt(Decimal::MAX), Ratio(dec!(0.5))),
+        ])
+        .unwrap();
+        assert_eq!(table.tiers()[1].deduction, usdt(Decimal::MAX * dec!(0.5)));
+        assert_eq!(table.maintenance(usdt(Decimal::MAX)), Usdt::ZERO);
     }
 }

@@ -36,15 +36,21 @@ impl RealizedVolatility {
             .map(|p| (p.symbol.clone(), p.mark))
             .collect();
         if let Some((previous_at, previous)) = &self.last {
+            // `since` comes from an i64 of milliseconds, so it fits a u64.
             let dt = Decimal::from(at.since(*previous_at).as_millis() as u64) / Decimal::from(1000);
             if dt > Decimal::ZERO {
                 if let Some(r) = book_return(positions, previous) {
-                    self.samples.push_back((at, r * r, dt));
+                    // A return too wild to square is still "wilder than anything": the
+                    // widening it feeds is capped anyway.
+                    self.samples.push_back((at, r.saturating_mul(r), dt));
                 }
             }
         }
         self.last = Some((at, marks));
-        let oldest = at - self.window;
+        let oldest = Timestamp(
+            at.as_millis()
+                .saturating_sub(crate::core::saturated_millis(self.window)),
+        );
         while self.samples.front().is_some_and(|(t, ..)| *t < oldest) {
             self.samples.pop_front();
         }
@@ -55,19 +61,19 @@ impl RealizedVolatility {
         if self.samples.len() < 2 {
             return None;
         }
+        // Saturating for the same reason as the squares; Σ∆t is bounded by the window.
         let (sum_sq, sum_dt) = self
             .samples
             .iter()
             .fold((Decimal::ZERO, Decimal::ZERO), |(s, t), (_, r2, dt)| {
-                (s + r2, t + dt)
+                (s.saturating_add(*r2), t.saturating_add(*dt))
             });
-        if sum_dt.is_zero() {
-            return None;
-        }
-        (sum_sq / sum_dt).sqrt().map(Ratio)
+        sum_sq.checked_div(sum_dt)?.sqrt().map(Ratio)
     }
 }
 
+/// The gross-notional-weighted mean return; `None` when nothing is weighted or a figure
+/// overflows (the sample is skipped: one unreadable tick must not stop the estimate).
 fn book_return(positions: &[Position], previous: &BTreeMap<String, Price>) -> Option<Decimal> {
     let mut weighted = Decimal::ZERO;
     let mut gross = Decimal::ZERO;
@@ -78,11 +84,15 @@ fn book_return(positions: &[Position], previous: &BTreeMap<String, Price>) -> Op
         if before.0 <= Decimal::ZERO {
             continue;
         }
-        let weight = p.notional().0;
-        weighted += weight * (p.mark.0 / before.0 - Decimal::ONE);
-        gross += weight;
+        let weight = p.checked_notional()?.0;
+        let simple = p.mark.0.checked_div(before.0)?.checked_sub(Decimal::ONE)?;
+        weighted = weighted.checked_add(weight.checked_mul(simple)?)?;
+        gross = gross.checked_add(weight)?;
     }
-    (gross > Decimal::ZERO).then(|| weighted / gross)
+    if gross <= Decimal::ZERO {
+        return None;
+    }
+    weighted.checked_div(gross)
 }
 
 #[cfg(test)]
@@ -114,6 +124,18 @@ mod tests {
         v.observe(Timestamp(200_000), &at_mark(dec!(99.99)));
         // Σr² = 0.0001 + 0.0001 = 0.0002 over 200 s ⇒ σ² = 0.000001/s ⇒ σ = 0.001 per √s
         assert_eq!(v.per_sqrt_second(), Some(Ratio(dec!(0.001))));
+    }
+
+    /// Issue 10 item 3: a mark moving from 10⁻²⁸ to Decimal::MAX made the return overflow.
+    /// That tick is skipped; the estimate goes on from the next.
+    #[test]
+    fn a_return_too_large_to_compute_is_skipped() {
+        let mut v = RealizedVolatility::new(Duration::from_secs(3600));
+        v.observe(Timestamp(0), &at_mark(Decimal::new(1, 28)));
+        v.observe(Timestamp(100_000), &at_mark(Decimal::MAX));
+        v.observe(Timestamp(200_000), &at_mark(Decimal::MAX));
+        v.observe(Timestamp(300_000), &at_mark(Decimal::MAX));
+        assert_eq!(v.per_sqrt_second(), Some(Ratio(Decimal::ZERO)));
     }
 
     #[test]

@@ -44,6 +44,11 @@ impl Bar {
 
 const HEADER: &str = "open_time_ms,open,high,low,close,volume";
 
+/// 9999-12-31T23:59:59.999Z. Open times are refused outside `[0, this]`: no kline predates
+/// 1970 or postdates year 9999, and the bound keeps every instant the replay derives from
+/// them (a day's end, each sub-step) far inside i64 milliseconds.
+const LAST_OPEN_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Loads a kline CSV strictly: the documented header, one row a minute with no gaps,
 /// `low ≤ open, close ≤ high` and positive prices. Returns a message for the caller to place.
 pub fn load_klines(path: &Path) -> Result<Vec<Bar>, String> {
@@ -70,6 +75,7 @@ pub fn parse_klines(text: &str) -> Result<Vec<Bar>, String> {
         let row = index + 2;
         let bar = parse_row(line).map_err(|e| format!("row {row}: {e}"))?;
         if let Some(previous) = bars.last() {
+            // Both open times are bounded by `parse_row`, so the difference cannot overflow.
             if bar.open_time.as_millis() - previous.open_time.as_millis() != MINUTE_MS {
                 return Err(format!(
                     "row {row}: minutes must follow each other 60,000 ms apart"
@@ -86,6 +92,7 @@ pub fn parse_klines(text: &str) -> Result<Vec<Bar>, String> {
 
 fn parse_row(line: &str) -> Result<Bar, String> {
     let fields: Vec<&str> = line.split(',').collect();
+    // Checked here, so the indexing below stays within the six fields.
     if fields.len() != 6 {
         return Err(format!("expected 6 fields, found {}", fields.len()));
     }
@@ -93,6 +100,11 @@ fn parse_row(line: &str) -> Result<Bar, String> {
         .trim()
         .parse()
         .map_err(|_| format!("open_time_ms `{}` is not an integer", fields[0]))?;
+    if !(0..=LAST_OPEN_TIME_MS).contains(&open_time) {
+        return Err(format!(
+            "open_time_ms {open_time} is not between 1970 and the year 9999"
+        ));
+    }
     let price = |i: usize, name: &str| {
         parse_decimal(fields[i])
             .map(Price)
@@ -141,5 +153,16 @@ mod tests {
         assert!(parse_klines(&inverted).is_err());
         let empty_price = SAMPLE.replace("7949.22000000", "");
         assert!(parse_klines(&empty_price).unwrap_err().contains("absent"));
+    }
+
+    /// Issue 10 item 3: open times at the ends of i64 overflowed the one-minute check (and
+    /// every instant derived from them); they are refused as input instead.
+    #[test]
+    fn open_times_at_the_ends_of_i64_are_refused_not_overflowed() {
+        let first = SAMPLE.replace("1583971200000", &i64::MIN.to_string());
+        let last = SAMPLE.replace("1583971260000", &i64::MAX.to_string());
+        for text in [first, last] {
+            assert!(parse_klines(&text).unwrap_err().contains("year 9999"));
+        }
     }
 }

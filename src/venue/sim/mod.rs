@@ -23,7 +23,7 @@ use crate::venue::{
     KeyPermissions, TransferReceipt, TransferRequest, TransferRules, TransferStatus, Venue,
     VenueError, VenueSnapshot,
 };
-use market::{SUBSTEPS_PER_MINUTE, SUBSTEP_MS};
+use market::SUBSTEPS_PER_MINUTE;
 pub use scenario::Scenario;
 
 /// How a replay ended.
@@ -102,9 +102,15 @@ impl SimVenue {
         &self.scenario
     }
 
+    /// The state, locked. `expect`: the lock is only poisoned by a panic while it is held,
+    /// and nothing under it panics (its arithmetic saturates or is checked).
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state.lock().expect("sim lock")
+    }
+
     /// Replays the rest of the day (whatever the bot does) and reports how it ended.
     pub fn finish(&self) -> SimOutcome {
-        let mut state = self.state.lock().expect("sim lock");
+        let mut state = self.lock();
         self.advance(&mut state, self.scenario.end());
         self.outcome(&state, self.scenario.end(), true)
     }
@@ -113,7 +119,7 @@ impl SimVenue {
     /// replaying on without the bot would misreport what the bot did.
     pub fn outcome_so_far(&self) -> SimOutcome {
         let now = self.clock.now().min(self.scenario.end());
-        let mut state = self.state.lock().expect("sim lock");
+        let mut state = self.lock();
         self.advance(&mut state, now);
         self.outcome(&state, now, now >= self.scenario.end())
     }
@@ -123,6 +129,7 @@ impl SimVenue {
             as_of,
             complete,
             liquidated: state.liquidated.clone(),
+            // The reserve only ever shrinks by accepted transfers, so this is in [0, reserve].
             reserve_spent: self.scenario.reserve - state.reserve,
             top_ups: state.transfers.len(),
             lowest_distance: state.lowest_distance,
@@ -132,12 +139,13 @@ impl SimVenue {
         }
     }
 
+    /// A loaded scenario has at least one position (see `path::walk`).
     fn total_steps(&self) -> usize {
         self.scenario.positions[0].bars.len() * SUBSTEPS_PER_MINUTE
     }
 
     fn step_time(&self, step: usize) -> Timestamp {
-        Timestamp(self.scenario.start().as_millis() + step as i64 * SUBSTEP_MS)
+        path::substep_time(self.scenario.start().as_millis(), step)
     }
 
     /// Applies every sub-step up to `now`: settle due transfers, move the marks, let the
@@ -150,8 +158,10 @@ impl SimVenue {
                 state.next_step / SUBSTEPS_PER_MINUTE,
                 state.next_step % SUBSTEPS_PER_MINUTE,
             );
-            for (i, p) in self.scenario.positions.iter().enumerate() {
-                state.marks[i] = p.bars[minute].substep(k, p.is_long());
+            // One mark per position (built so in `new`), and every position has the same
+            // minutes, so `minute < total_steps / 4` is in range for all.
+            for (mark, p) in state.marks.iter_mut().zip(&self.scenario.positions) {
+                *mark = p.bars[minute].substep(k, p.is_long());
             }
             self.inspect(state, at, k);
             state.next_step += 1;
@@ -215,18 +225,31 @@ impl SimVenue {
             .collect()
     }
 
+    /// What the venue reports. Saturated like the path's figures (see `path`): the core
+    /// recomputes its metrics from the positions with checked arithmetic anyway.
     fn account(&self, state: &SimState) -> Account {
         let positions = self.positions(state);
-        let pnl: Usdt = positions.iter().map(Position::unrealized_pnl).sum();
-        let maintenance = positions
+        let pnl = positions
             .iter()
-            .map(|p| p.tiers.maintenance(p.notional()))
-            .sum();
+            .fold(Usdt::ZERO, |sum, p| sum.saturating_add(p.unrealized_pnl()));
+        let maintenance = positions.iter().fold(Usdt::ZERO, |sum, p| {
+            sum.saturating_add(p.tiers.maintenance(p.notional()))
+        });
         Account {
-            equity: state.wallet + pnl,
+            equity: state.wallet.saturating_add(pnl),
             maintenance,
             positions,
         }
+    }
+
+    /// Whether the wallet can take `amount` on top of every transfer still settling: the
+    /// wallet only grows by settlements, so what fits now still fits when it lands.
+    fn wallet_can_hold(state: &SimState, amount: Usdt) -> bool {
+        let mut pending = state.transfers.iter().filter(|t| !t.settled);
+        pending
+            .try_fold(state.wallet, |sum, t| sum.checked_add(t.request.amount))
+            .and_then(|sum| sum.checked_add(amount))
+            .is_some()
     }
 }
 
@@ -234,7 +257,8 @@ fn settle_due(state: &mut SimState, now: Timestamp) {
     for t in state.transfers.iter_mut().filter(|t| !t.settled) {
         if t.settle_at <= now {
             t.settled = true;
-            state.wallet += t.request.amount;
+            // Cannot saturate: `transfer` accepted it only if the wallet could hold it.
+            state.wallet = state.wallet.saturating_add(t.request.amount);
         }
     }
 }
@@ -254,7 +278,7 @@ impl Venue for SimVenue {
 
     async fn snapshot(&self) -> Result<VenueSnapshot, VenueError> {
         let now = self.clock.now();
-        let mut state = self.state.lock().expect("sim lock");
+        let mut state = self.lock();
         if now >= self.scenario.end() {
             self.advance(&mut state, self.scenario.end());
             state.open = false;
@@ -276,7 +300,7 @@ impl Venue for SimVenue {
 
     async fn transfer(&self, request: &TransferRequest) -> Result<TransferReceipt, VenueError> {
         let now = self.clock.now();
-        let mut state = self.state.lock().expect("sim lock");
+        let mut state = self.lock();
         self.advance(&mut state, now);
         if state.transfers.iter().any(|t| t.request.key == request.key) {
             return Err(VenueError::Rejected {
@@ -293,10 +317,23 @@ impl Venue for SimVenue {
                 ),
             });
         }
+        if !Self::wallet_can_hold(&state, request.amount) {
+            return Err(VenueError::Rejected {
+                code: "overflow".into(),
+                message: format!(
+                    "cannot move {} into a futures wallet of {}: the balance would exceed what the venue can book",
+                    request.amount, state.wallet
+                ),
+            });
+        }
+        // Accepted amounts are positive and at most the reserve: it stays in [0, reserve].
         state.reserve -= request.amount;
         state.transfers.push(SimTransfer {
             request: request.clone(),
-            settle_at: now + self.scenario.settlement,
+            settle_at: Timestamp(
+                now.as_millis()
+                    .saturating_add(crate::core::saturated_millis(self.scenario.settlement)),
+            ),
             settled: false,
         });
         settle_due(&mut state, now);
@@ -311,7 +348,7 @@ impl Venue for SimVenue {
         request: &TransferRequest,
     ) -> Result<TransferStatus, VenueError> {
         let now = self.clock.now();
-        let mut state = self.state.lock().expect("sim lock");
+        let mut state = self.lock();
         self.advance(&mut state, now);
         Ok(
             match state
@@ -333,5 +370,54 @@ impl Venue for SimVenue {
             ip_restricted: true,
             notes: vec!["simulated venue: no key, no network".into()],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::venue::TransferKey;
+    use rust_decimal::Decimal;
+    use std::path::Path;
+
+    fn venue_with_reserve(reserve: Usdt) -> (SimVenue, Clock) {
+        let mut scenario = Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/btc-2024-08-05-10x-long.toml"),
+        )
+        .unwrap();
+        scenario.reserve = reserve;
+        let clock = Clock::virtual_at(scenario.start());
+        (SimVenue::new(scenario, clock.clone()), clock)
+    }
+
+    fn request(key: u128, amount: Usdt, at: Timestamp) -> TransferRequest {
+        TransferRequest {
+            key: TransferKey(key),
+            amount,
+            created_at: at,
+        }
+    }
+
+    /// Issue 10 item 3: `simulate --reserve 79228162514264337593543950335` with no transfer
+    /// step moved the whole reserve in, and settling it overflowed the futures wallet. The
+    /// venue refuses a transfer the wallet cannot hold, as a real one refuses any it cannot
+    /// book.
+    #[tokio::test]
+    async fn a_transfer_the_wallet_cannot_hold_is_refused_not_overflowed() {
+        let (venue, clock) = venue_with_reserve(Usdt(Decimal::MAX));
+        let at = clock.now();
+        let refused = venue.transfer(&request(1, Usdt(Decimal::MAX), at)).await;
+        assert!(
+            matches!(refused, Err(VenueError::Rejected { .. })),
+            "{refused:?}"
+        );
+        // What fits beside the 10,000 wallet is accepted and settles.
+        let fits = Usdt(Decimal::MAX - Decimal::from(20_000));
+        venue.transfer(&request(2, fits, at)).await.unwrap();
+        clock.sleep(std::time::Duration::from_secs(120)).await;
+        let snapshot = venue.snapshot().await.unwrap();
+        assert!(snapshot.wallet_balance > fits);
+        let outcome = venue.finish();
+        assert!(outcome.liquidated.is_none());
     }
 }

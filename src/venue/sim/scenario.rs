@@ -123,11 +123,14 @@ impl Scenario {
         })
     }
 
+    /// Indexing here and in `end` is safe: `build` refuses a scenario without positions and
+    /// `parse_klines` a kline file without rows.
     pub fn start(&self) -> Timestamp {
         self.positions[0].bars[0].open_time
     }
 
-    /// One minute past the open of the last bar.
+    /// One minute past the open of the last bar (open times are bounded on load, so the
+    /// addition cannot overflow).
     pub fn end(&self) -> Timestamp {
         let bars = &self.positions[0].bars;
         Timestamp(bars[bars.len() - 1].open_time.as_millis() + super::market::MINUTE_MS)
@@ -248,21 +251,36 @@ fn build_position(
         }
         bars.extend(day);
     }
+    // `files` was checked non-empty above and every file holds at least one row.
     let klines_path = relative_to(path, files[0]);
     let entry = bars[0].open;
-    let magnitude =
-        match (raw.notional, raw.size) {
-            // A real order is a whole number of lots; 10⁻⁶ base units is finer than any
-            // venue's lot step, and short numbers keep the replay's arithmetic fast.
-            (Some(notional), None) => (notional.0 .0 / entry.0)
-                .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::ToZero),
-            (None, Some(size)) => size.0 .0,
-            _ => return Err(ConfigError::new(
+    let magnitude = match (raw.notional, raw.size) {
+        // A real order is a whole number of lots; 10⁻⁶ base units is finer than any
+        // venue's lot step, and short numbers keep the replay's arithmetic fast.
+        // The entry is positive (checked with the klines), but a huge notional at a tiny
+        // price has no representable size.
+        (Some(notional), None) => match notional.0 .0.checked_div(entry.0) {
+            Some(size) => size.round_dp_with_strategy(6, rust_decimal::RoundingStrategy::ToZero),
+            None => {
+                return Err(ConfigError::new(
+                    path,
+                    key("notional"),
+                    format!(
+                        "{} at the first open {entry} is a size too large to represent",
+                        notional.0
+                    ),
+                ))
+            }
+        },
+        (None, Some(size)) => size.0 .0,
+        _ => {
+            return Err(ConfigError::new(
                 path,
                 key("notional"),
                 "give exactly one of `notional` (USDT at the first open) or `size` (base units)",
-            )),
-        };
+            ))
+        }
+    };
     if magnitude <= Decimal::ZERO {
         return Err(ConfigError::new(path, key("notional"), "must be above 0"));
     }
@@ -291,6 +309,7 @@ fn build_position(
     })
 }
 
+/// Called only with at least one position, each with at least one bar.
 fn check_same_minutes(path: &Path, positions: &[ScenarioPosition]) -> Result<(), ConfigError> {
     let first = &positions[0].bars;
     for (index, p) in positions.iter().enumerate().skip(1) {
