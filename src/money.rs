@@ -27,7 +27,22 @@ pub fn parse_decimal(raw: &str) -> Result<Decimal, ParseDecimalError> {
     if !plain {
         return Err(ParseDecimalError::Invalid(raw.to_string()));
     }
-    Decimal::from_str(trimmed).map_err(|_| ParseDecimalError::Invalid(raw.to_string()))
+    Decimal::from_str(trimmed).map_err(|_| {
+        if well_formed(trimmed) {
+            ParseDecimalError::OutOfRange(raw.to_string())
+        } else {
+            ParseDecimalError::Invalid(raw.to_string())
+        }
+    })
+}
+
+/// An optional sign, digits, at most one point, at least one digit: a number `Decimal` refuses
+/// in this shape is one too large for it, which deserves its own message.
+fn well_formed(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +51,10 @@ pub enum ParseDecimalError {
     Absent,
     #[error("`{0}` is not a decimal number")]
     Invalid(String),
+    /// A well-formed number too large to hold: saying "not a number" sent users hunting
+    /// for a typo.
+    #[error("`{0}` is a number beyond ±79,228,162,514,264,337,593,543,950,335, the largest this program holds")]
+    OutOfRange(String),
 }
 
 macro_rules! decimal_newtype {
@@ -289,6 +308,20 @@ mod tests {
     fn empty_string_is_absent_not_zero() {
         assert_eq!(parse_decimal(""), Err(ParseDecimalError::Absent));
         assert_eq!(parse_decimal("  "), Err(ParseDecimalError::Absent));
+    }
+
+    /// Issue 10 item 8: a number too large to hold was called "not a decimal number".
+    #[test]
+    fn a_number_too_large_is_out_of_range_not_garbage() {
+        let huge = "792281625142643375935439503350";
+        assert_eq!(
+            parse_decimal(huge),
+            Err(ParseDecimalError::OutOfRange(huge.into()))
+        );
+        assert!(parse_decimal(&format!("-{huge}"))
+            .unwrap_err()
+            .to_string()
+            .contains("largest this program holds"));
     }
 
     #[test]

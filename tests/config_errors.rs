@@ -151,3 +151,73 @@ fn shipped_configs_and_strategies_are_valid() {
         }
     }
 }
+
+/// Issue 10 item 8: an unset passphrase variable was reported under `api_key_env`, sending the
+/// user to the one variable that was set.
+#[test]
+fn an_unset_okx_passphrase_is_reported_under_passphrase_env() {
+    std::env::set_var("MG_TEST_CFGERR_OKX_KEY", "k");
+    std::env::set_var("MG_TEST_CFGERR_OKX_SECRET", "s");
+    std::env::remove_var("MG_TEST_CFGERR_OKX_PASS_UNSET");
+    let config = r#"
+[[accounts]]
+name = "o"
+venue = "okx"
+strategy = "strategy.toml"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.okx]
+rest_url = "http://127.0.0.1:9"
+api_key_env = "MG_TEST_CFGERR_OKX_KEY"
+api_secret_env = "MG_TEST_CFGERR_OKX_SECRET"
+passphrase_env = "MG_TEST_CFGERR_OKX_PASS_UNSET"
+"#;
+    let error = load_err("okx-passphrase", config, GOOD_STRATEGY);
+    assert_eq!(error.key, "accounts[0].okx.passphrase_env", "{error}");
+    assert!(
+        error.to_string().contains("MG_TEST_CFGERR_OKX_PASS_UNSET"),
+        "{error}"
+    );
+}
+
+/// Issue 10 item 1: any `unknown_outcome_grace` was accepted, down to 0 s, against a venue whose
+/// history may show a transfer seconds late; below the floor only a mock on this machine may go.
+#[test]
+fn an_unknown_outcome_grace_below_the_floor_is_refused_for_a_real_venue() {
+    std::env::set_var("MG_TEST_CFGERR_GRACE_KEY", "k");
+    std::env::set_var("MG_TEST_CFGERR_GRACE_SECRET", "s");
+    let config = |host: &str| {
+        format!(
+            r#"
+[[accounts]]
+name = "b"
+venue = "binance"
+strategy = "strategy.toml"
+unknown_outcome_grace = "2s"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.binance]
+profile = "custom"
+futures_url = "{host}"
+spot_url = "{host}"
+api_key_env = "MG_TEST_CFGERR_GRACE_KEY"
+api_secret_env = "MG_TEST_CFGERR_GRACE_SECRET"
+"#
+        )
+    };
+    let error = load_err(
+        "grace-floor",
+        &config("https://fapi.example.net"),
+        GOOD_STRATEGY,
+    );
+    assert_eq!(error.key, "accounts[0].unknown_outcome_grace", "{error}");
+    assert!(error.to_string().contains("at least 10s"), "{error}");
+    let path = write_config(
+        "grace-floor-mock",
+        &config("http://127.0.0.1:9"),
+        GOOD_STRATEGY,
+    );
+    Config::load(&path).expect("a mock on this machine may use a short grace");
+}

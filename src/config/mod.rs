@@ -246,6 +246,39 @@ impl Config {
         let raw: RawConfig = load_toml(path)?;
         build_config(path, raw)
     }
+
+    /// Only where the journals are, for `history`: the accounts are not built, so no key
+    /// has to be in the environment to read what the bot did.
+    pub fn load_journal_settings(path: &Path) -> Result<JournalSettings, ConfigError> {
+        let raw: RawConfig = load_toml(path)?;
+        Ok(JournalSettings {
+            dry_run: raw.dry_run.unwrap_or(true),
+            journal: journal_path(path, raw.journal.as_deref())?,
+        })
+    }
+}
+
+/// The part of a config that says where its journals are.
+#[derive(Debug, Clone)]
+pub struct JournalSettings {
+    pub dry_run: bool,
+    /// The live journal; dry-run uses a sibling file (`*.dry-run.*`).
+    pub journal: PathBuf,
+}
+
+fn journal_path(path: &Path, named: Option<&str>) -> Result<PathBuf, ConfigError> {
+    let journal = relative_to(path, named.unwrap_or(DEFAULT_JOURNAL));
+    if journal.is_dir() {
+        return Err(ConfigError::new(
+            path,
+            "journal",
+            format!(
+                "`{}` is a folder; name a file, e.g. \"state/journal.sqlite\"",
+                journal.display()
+            ),
+        ));
+    }
+    Ok(journal)
 }
 
 fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
@@ -280,17 +313,7 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             crate::venue::bybit::config::check_mode(path, settings, dry_run)?;
         }
     }
-    let journal = relative_to(path, raw.journal.as_deref().unwrap_or(DEFAULT_JOURNAL));
-    if journal.is_dir() {
-        return Err(ConfigError::new(
-            path,
-            "journal",
-            format!(
-                "`{}` is a folder; name a file, e.g. \"state/journal.sqlite\"",
-                journal.display()
-            ),
-        ));
-    }
+    let journal = journal_path(path, raw.journal.as_deref())?;
     Ok(Config {
         path: path.to_path_buf(),
         dry_run,
@@ -338,18 +361,57 @@ fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountCo
             okx: raw.okx,
         },
     )?;
+    let unknown_outcome_grace = unknown_outcome_grace(
+        path,
+        &prefix,
+        raw.unknown_outcome_grace.map(|d| d.0),
+        &venue,
+    )?;
     Ok(AccountConfig {
         name: raw.name,
         venue,
         strategy,
         strategy_path,
         poll_interval,
-        unknown_outcome_grace: raw
-            .unknown_outcome_grace
-            .map(|d| d.0)
-            .unwrap_or(DEFAULT_UNKNOWN_OUTCOME_GRACE),
+        unknown_outcome_grace,
         caps,
     })
+}
+
+/// The shortest `unknown_outcome_grace` allowed against a real venue. Binance's guidance for an
+/// unknown transfer is to resend only after "a grace period (allow several seconds of
+/// replication lag)" (`../shared/exchanges/binance.md` §transfer idempotency); ten seconds is
+/// the least reading of "several" that still leaves a margin. The grace is measured from the
+/// first lookup that missed a transfer after the venue had had time, and a lapsed row keeps
+/// counting against the caps, so a longer grace only delays a retry.
+pub const UNKNOWN_OUTCOME_GRACE_FLOOR: Duration = Duration::from_secs(10);
+
+fn unknown_outcome_grace(
+    path: &Path,
+    prefix: &str,
+    configured: Option<Duration>,
+    venue: &VenueConfig,
+) -> Result<Duration, ConfigError> {
+    let grace = configured.unwrap_or(DEFAULT_UNKNOWN_OUTCOME_GRACE);
+    // The simulator answers at once and a mock on this machine is not the venue: the floor
+    // is about real venues' replication lag.
+    let local = match venue {
+        VenueConfig::Sim { .. } => true,
+        VenueConfig::Binance(s) => s.is_loopback(),
+        VenueConfig::Bybit(s) => s.is_loopback(),
+        VenueConfig::Okx(s) => s.is_loopback(),
+    };
+    if grace < UNKNOWN_OUTCOME_GRACE_FLOOR && !local {
+        return Err(ConfigError::new(
+            path,
+            format!("{prefix}unknown_outcome_grace"),
+            format!(
+                "must be at least {}s against a real venue, got {grace:?}: venues document seconds of lag before a transfer shows in history (lower values only for a venue on 127.0.0.1 or localhost)",
+                UNKNOWN_OUTCOME_GRACE_FLOOR.as_secs()
+            ),
+        ));
+    }
+    Ok(grace)
 }
 
 /// The venue tables an account may carry; only the one its `venue` names may be present.

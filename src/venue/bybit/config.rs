@@ -87,6 +87,11 @@ pub const DEFAULT_RECV_WINDOW: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl BybitSettings {
+    /// The host is this machine (a mock): documented venue timings need not apply.
+    pub fn is_loopback(&self) -> bool {
+        crate::venue::common::is_loopback_url(&self.http.base_url)
+    }
+
     /// Settings for an explicit host (tests, embedding).
     pub fn at(profile: Profile, base_url: &str, credentials: Credentials) -> Self {
         Self {
@@ -172,7 +177,10 @@ impl RawBybit {
             (Some(path), None, None) => Credentials::from_file(&relative_to(file, path))
                 .map_err(|e| ConfigError::new(file, key("credentials_file"), e.to_string()))?,
             (None, Some(key_env), Some(secret_env)) => Credentials::from_env(key_env, secret_env)
-                .map_err(|e| ConfigError::new(file, key("api_key_env"), e.to_string()))?,
+                .map_err(|e| {
+                    let named = [("api_key_env", key_env.as_str()), ("api_secret_env", secret_env)];
+                    ConfigError::new(file, key(e.config_key(&named)), e.to_string())
+                })?,
             (None, _, _) => {
                 return Err(ConfigError::new(
                     file,

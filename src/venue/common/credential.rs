@@ -109,6 +109,23 @@ pub enum CredentialError {
     FileTooOpen { path: PathBuf, mode: u32 },
 }
 
+impl CredentialError {
+    /// Of the `(config key, variable)` pairs a config named, the key that named the variable
+    /// this error is about, so a missing passphrase is reported under `passphrase_env` and not
+    /// under `api_key_env`; the first key when the error is not about a variable.
+    pub fn config_key<'k>(&self, named: &[(&'k str, &str)]) -> &'k str {
+        let var = match self {
+            CredentialError::MissingEnv(var) | CredentialError::EmptyEnv(var) => Some(var),
+            _ => None,
+        };
+        named
+            .iter()
+            .find(|(_, named_var)| Some(&named_var.to_string()) == var)
+            .or(named.first())
+            .map_or("", |(key, _)| key)
+    }
+}
+
 /// The trimmed value of the environment variable `name`, which must be set and not empty.
 pub fn from_env(name: &str) -> Result<String, CredentialError> {
     let value = std::env::var(name).map_err(|_| CredentialError::MissingEnv(name.to_string()))?;

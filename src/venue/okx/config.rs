@@ -59,6 +59,11 @@ pub struct OkxSettings {
 }
 
 impl OkxSettings {
+    /// The host is this machine (a mock): documented venue timings need not apply.
+    pub fn is_loopback(&self) -> bool {
+        crate::venue::common::is_loopback_url(&self.http.base_url)
+    }
+
     /// Settings for an explicit host (tests, embedding).
     pub fn custom(rest_url: &str, demo: bool, credentials: Credentials) -> Self {
         Self {
@@ -113,8 +118,14 @@ impl RawOkx {
         ) {
             (Some(path), None, None, None) => Credentials::from_file(&relative_to(file, path))
                 .map_err(|e| ConfigError::new(file, key("credentials_file"), e.to_string()))?,
-            (None, Some(k), Some(s), Some(p)) => Credentials::from_env(k, s, p)
-                .map_err(|e| ConfigError::new(file, key("api_key_env"), e.to_string()))?,
+            (None, Some(k), Some(s), Some(p)) => Credentials::from_env(k, s, p).map_err(|e| {
+                let named = [
+                    ("api_key_env", k.as_str()),
+                    ("api_secret_env", s),
+                    ("passphrase_env", p),
+                ];
+                ConfigError::new(file, key(e.config_key(&named)), e.to_string())
+            })?,
             (None, ..) => {
                 return Err(ConfigError::new(
                     file,

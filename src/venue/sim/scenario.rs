@@ -154,6 +154,40 @@ impl Scenario {
     }
 }
 
+/// A simulated poll must advance the clock (0 s would replay the same instant forever) and
+/// come at least once a day, the length of a scenario.
+pub const POLL_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+/// No venue documents a transfer that takes longer than a day to settle; beyond that the
+/// replay's instants would overflow rather than mean anything.
+pub const SETTLEMENT_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// The bound a scenario file and the command line's `--poll-interval` share.
+pub fn check_poll_interval(poll: Duration) -> Result<Duration, String> {
+    let (min, max) = POLL_INTERVAL_RANGE;
+    if poll < min || poll > max {
+        Err(format!(
+            "must lie between {}s and {}h, got {poll:?}",
+            min.as_secs(),
+            max.as_secs() / 3600
+        ))
+    } else {
+        Ok(poll)
+    }
+}
+
+/// The bound a scenario file and the command line's `--settlement` share.
+pub fn check_settlement(settlement: Duration) -> Result<Duration, String> {
+    if settlement > SETTLEMENT_MAX {
+        Err(format!(
+            "must be at most {}h, got {settlement:?}",
+            SETTLEMENT_MAX.as_secs() / 3600
+        ))
+    } else {
+        Ok(settlement)
+    }
+}
+
 fn build(path: &Path, raw: RawScenario) -> Result<Scenario, ConfigError> {
     if raw.positions.is_empty() {
         return Err(ConfigError::new(
@@ -183,16 +217,19 @@ fn build(path: &Path, raw: RawScenario) -> Result<Scenario, ConfigError> {
         path: path.to_path_buf(),
         wallet: raw.wallet.0,
         reserve: raw.reserve.0,
-        settlement: raw
-            .settlement
-            .map(|d| d.0)
-            .unwrap_or(Duration::from_secs(60)),
+        settlement: check_settlement(
+            raw.settlement
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(60)),
+        )
+        .map_err(|e| ConfigError::new(path, "settlement", e))?,
         transfer_step: raw
             .transfer_step
             .map(|m| m.0)
             .unwrap_or(Usdt(Decimal::new(1, 2))),
         positions,
-        poll_interval: poll_interval.unwrap_or(Duration::from_secs(60)),
+        poll_interval: check_poll_interval(poll_interval.unwrap_or(Duration::from_secs(60)))
+            .map_err(|e| ConfigError::new(path, "bot.poll_interval", e))?,
         caps,
     })
 }
