@@ -32,6 +32,11 @@ pub enum CliError {
     /// The command line asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),
+    /// An account runner died: its account went unguarded, so the run is not a normal one
+    /// and the process must end non-zero for its supervisor to restart it. `report` is what
+    /// the run printed before that, still worth showing.
+    #[error("account runner failed ({}); every account was stopped", failed.join("; "))]
+    RunnerFailed { report: String, failed: Vec<String> },
 }
 
 /// `config/demo.toml`, found from the working folder or, failing that, from the source tree
@@ -67,15 +72,28 @@ pub async fn run(
     };
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let mut wired = wiring::wire(&config.accounts, &config.journal, mode, Some(sender))?;
+    // Nothing runs before every key passes the same pre-flight as `check` (issue 10 item 2).
+    if let Err(refusals) = wiring::preflight(&config.accounts, &wired.venues, mode).await {
+        return Err(CliError::Refused(format!(
+            "refusing to start:\n{}",
+            refusals.join("\n")
+        )));
+    }
     if let Some(ticks) = max_ticks {
         for runner in &mut wired.runners {
             runner.stop_after(ticks);
         }
     }
+    // Only a simulated day, which ends, is reported event by event; a live account's events
+    // are dropped as they arrive, so weeks of running keep nothing (issue 10 item 4).
+    let simulated: std::collections::HashSet<String> =
+        wired.sims.iter().map(|sim| sim.account.clone()).collect();
     let collector = tokio::spawn(async move {
         let mut events = Vec::new();
         while let Some(event) = receiver.recv().await {
-            events.push(event);
+            if simulated.contains(&*event.account) {
+                events.push(event);
+            }
         }
         events
     });
@@ -90,10 +108,29 @@ pub async fn run(
             &exits,
         ));
     }
-    for exit in exits {
+    for exit in &exits {
         tracing::info!(account = %exit.name, reason = ?exit.reason, spent = %exit.spent, rescues = exit.rescues, "stopped");
     }
-    Ok(out)
+    let failed = failed_runners(&exits);
+    if failed.is_empty() {
+        Ok(out)
+    } else {
+        Err(CliError::RunnerFailed {
+            report: out,
+            failed,
+        })
+    }
+}
+
+/// `name: why` for every runner that died rather than stopped.
+fn failed_runners(exits: &[AccountExit]) -> Vec<String> {
+    exits
+        .iter()
+        .filter_map(|exit| match &exit.reason {
+            StopReason::Failed(why) => Some(format!("{}: {why}", exit.name)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Timelines and the closing summary for simulated accounts, grouped by scenario, with the
@@ -387,47 +424,20 @@ pub async fn check(config: Config) -> Result<String, CliError> {
             venue.kind(),
             strategy_line(&account.strategy)
         ));
-        match venue.permissions().await {
-            Ok(p) if p.can_withdraw => refusals.push(format!(
-                "{}: the API key can withdraw; create a key without withdrawal permission",
-                account.name
-            )),
-            Ok(p) => {
-                out.push_str(&format!(
-                    "  key: withdraw {}, transfer {}, IP-restricted {}\n",
-                    yes_no(p.can_withdraw),
-                    yes_no(p.can_transfer),
-                    yes_no(p.ip_restricted),
-                ));
-                // One note a line: account-mode explanations run long.
-                for note in &p.notes {
-                    out.push_str(&format!("    - {note}\n"));
-                }
-                // A dry run never moves money, so it may watch with a key that cannot.
-                if !p.can_transfer && config.dry_run {
-                    out.push_str("  warning: the key cannot transfer into the futures wallet; fine for a dry run, refused live\n");
-                } else if !p.can_transfer {
-                    let hint = match venue.kind() {
-                        "binance" => " (on Binance: enable \"Permits Universal Transfer\")",
-                        "bybit" => " (on Bybit: a read-write key with Wallet → AccountTransfer, on testnet or mainnet — demo trading has no transfers)",
-                        "okx" => " (on OKX: give the key the Trade permission, which covers funding transfers)",
-                        _ => "",
-                    };
-                    refusals.push(format!(
-                        "{}: the API key cannot transfer into the futures wallet{hint}; the bot could not rescue anything",
-                        account.name
-                    ));
-                }
-                if !p.ip_restricted {
-                    out.push_str("  warning: the key has no IP restriction; restrict it to this machine's address\n");
-                }
-            }
-            Err(crate::venue::VenueError::Unsupported { message }) => {
-                refusals.push(format!("{}: {message}", account.name))
-            }
-            Err(error) => {
-                refusals.push(format!("{}: permissions unreadable: {error}", account.name))
-            }
+        let mode = if config.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Live
+        };
+        let key = wiring::check_key(venue.as_ref(), mode).await;
+        for line in &key.lines {
+            out.push_str(&format!("  {line}\n"));
+        }
+        for warning in &key.warnings {
+            out.push_str(&format!("  warning: {warning}\n"));
+        }
+        if let Some(refusal) = key.refusal {
+            refusals.push(format!("{}: {refusal}", account.name));
         }
         match venue.snapshot().await {
             Ok(snapshot) => {
@@ -463,16 +473,8 @@ pub async fn check(config: Config) -> Result<String, CliError> {
     }
 }
 
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
-}
-
 /// `history`: the rescues in the journal, oldest first.
-pub fn history(config: &Config, dry_run: bool) -> Result<String, CliError> {
+pub fn history(config: &config::JournalSettings, dry_run: bool) -> Result<String, CliError> {
     let path = if dry_run || config.dry_run {
         dry_run_path(&config.journal)
     } else {
@@ -484,7 +486,8 @@ pub fn history(config: &Config, dry_run: bool) -> Result<String, CliError> {
             path.display()
         ));
     }
-    let journal = Journal::open(&path)?;
+    // Read beside a running daemon: its lock is not taken, nor needed to read.
+    let journal = Journal::open_for_reading(&path)?;
     let records = journal.all()?;
     Ok(format!(
         "{} ({})\n{}",
@@ -589,4 +592,33 @@ fn with_reserve_multiple(scenario: &Scenario, multiple: Option<rust_decimal::Dec
         s.caps = None;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Usdt;
+
+    fn exit(name: &str, reason: StopReason) -> AccountExit {
+        AccountExit {
+            name: name.into(),
+            reason,
+            spent: Usdt::ZERO,
+            rescues: 0,
+        }
+    }
+
+    /// Issue 10 item 3: a runner that died was logged as "stopped" and `run` returned Ok, so
+    /// the process exited 0 while an account had gone unguarded.
+    #[test]
+    fn a_failed_runner_is_named_and_normal_stops_are_not() {
+        let exits = [
+            exit("a", StopReason::Shutdown),
+            exit("b", StopReason::Failed("Division overflowed".into())),
+            exit("c", StopReason::VenueClosed("day over".into())),
+        ];
+        assert_eq!(failed_runners(&exits), vec!["b: Division overflowed"]);
+        assert!(failed_runners(&exits[..1]).is_empty());
+        assert!(failed_runners(&[exit("d", StopReason::TickLimit)]).is_empty());
+    }
 }

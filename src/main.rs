@@ -72,10 +72,10 @@ enum Command {
         #[arg(long)]
         baselines: bool,
         /// Override every scenario's poll interval (e.g. 30s).
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_poll_interval_arg)]
         poll_interval: Option<std::time::Duration>,
         /// Override every scenario's transfer settlement latency (e.g. 2m).
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_settlement_arg)]
         settlement: Option<std::time::Duration>,
         /// Override every scenario's reserve (USDT).
         #[arg(long, value_parser = parse_money_arg)]
@@ -83,7 +83,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Write a chart of the first strategy on the first scenario (.svg, or .png).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_plot_arg)]
         plot: Option<PathBuf>,
     },
     /// Replay a grid of strategy variants × reserves × scenarios on all cores and report
@@ -103,9 +103,9 @@ enum Command {
         /// Reserves as multiples of each day's hindsight oracle (e.g. 1,1.25,1.5).
         #[arg(long, value_delimiter = ',', value_parser = parse_decimal_arg)]
         reserve_multiple: Vec<rust_decimal::Decimal>,
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_poll_interval_arg)]
         poll_interval: Option<std::time::Duration>,
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_settlement_arg)]
         settlement: Option<std::time::Duration>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -135,8 +135,21 @@ fn output_format(format: Format) -> cli::OutputFormat {
     }
 }
 
-fn parse_duration_arg(raw: &str) -> Result<std::time::Duration, String> {
+/// Refused before the replay runs, not after it.
+fn parse_plot_arg(raw: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(raw);
+    marginguard::plot::is_png(&path).map(|_| path)
+}
+
+/// The command line's overrides obey the bounds a scenario file does.
+fn parse_poll_interval_arg(raw: &str) -> Result<std::time::Duration, String> {
     marginguard::config::literal::parse_duration(raw)
+        .and_then(marginguard::venue::sim::scenario::check_poll_interval)
+}
+
+fn parse_settlement_arg(raw: &str) -> Result<std::time::Duration, String> {
+    marginguard::config::literal::parse_duration(raw)
+        .and_then(marginguard::venue::sim::scenario::check_settlement)
 }
 
 fn parse_money_arg(raw: &str) -> Result<marginguard::money::Usdt, String> {
@@ -211,8 +224,9 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
         Command::History { config, dry_run } => {
             init_logging(format, verbose, "warn");
             let path = config.unwrap_or_else(cli::default_config_path);
-            let config = cli::load_config(&path)?;
-            Ok(cli::history(&config, dry_run)?)
+            let settings = marginguard::config::Config::load_journal_settings(&path)
+                .map_err(CliError::Config)?;
+            Ok(cli::history(&settings, dry_run)?)
         }
         Command::Simulate {
             scenario,
@@ -283,6 +297,11 @@ fn report_error(error: anyhow::Error) -> ExitCode {
         Some(CliError::Usage(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
+        }
+        Some(failure @ CliError::RunnerFailed { report, .. }) => {
+            print!("{report}");
+            eprintln!("error: {failure}");
+            ExitCode::from(1)
         }
         Some(CliError::Journal(e)) => {
             eprintln!("error: {e}; nothing started (caps need the journal)");

@@ -358,11 +358,18 @@ fn axes(out: &mut String, scale: &Scale, label: &str, percent: bool) {
 }
 
 /// Writes the chart: SVG text, or a PNG rendered from it when the path ends in `.png`.
+/// Whether the chart at `path` is PNG; an extension other than `.svg` or `.png` is refused,
+/// because writing SVG under `chart.jpg` hands the user a file nothing opens.
+pub fn is_png(path: &Path) -> Result<bool, String> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(true),
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(false),
+        _ => Err(format!("`{}`: name a .svg or .png file", path.display())),
+    }
+}
+
 pub fn write(path: &Path, svg: &str) -> Result<(), String> {
-    let png = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if !png {
+    if !is_png(path)? {
         return std::fs::write(path, svg).map_err(|e| e.to_string());
     }
     let mut options = resvg::usvg::Options::default();

@@ -164,3 +164,97 @@ pub fn for_mode(venue: Box<dyn Venue>, mode: Mode) -> Arc<dyn Venue> {
         Mode::Live => Arc::from(venue),
     }
 }
+
+/// What the key pre-flight found for one account: lines to show the operator, warnings, and
+/// the reason not to arm it, if any. `check` prints it; `run` refuses to start on a refusal.
+#[derive(Debug, Default)]
+pub struct KeyCheck {
+    pub lines: Vec<String>,
+    pub warnings: Vec<String>,
+    pub refusal: Option<String>,
+}
+
+/// The one pre-flight `check` and `run` share, so a key `check` refuses never arms.
+///
+/// A key that can withdraw is refused in every mode: this machine must never hold one. A key
+/// that cannot transfer is refused live, where every rescue would be a doomed request while
+/// the account is liquidated, and only warned about in a dry run, which moves nothing.
+/// Permissions that cannot be read are a refusal: arming blind is what the pre-flight exists
+/// to prevent, and a supervisor restarts the process once the venue answers.
+pub async fn check_key(venue: &dyn Venue, mode: Mode) -> KeyCheck {
+    let mut check = KeyCheck::default();
+    match venue.permissions().await {
+        Ok(p) if p.can_withdraw => {
+            check.refusal =
+                Some("the API key can withdraw; create a key without withdrawal permission".into())
+        }
+        Ok(p) => {
+            check.lines.push(format!(
+                "key: withdraw {}, transfer {}, IP-restricted {}",
+                yes_no(p.can_withdraw),
+                yes_no(p.can_transfer),
+                yes_no(p.ip_restricted),
+            ));
+            check
+                .lines
+                .extend(p.notes.iter().map(|note| format!("  - {note}")));
+            if !p.can_transfer && mode == Mode::DryRun {
+                check.warnings.push("the key cannot transfer into the futures wallet; fine for a dry run, refused live".into());
+            } else if !p.can_transfer {
+                check.refusal = Some(format!(
+                    "the API key cannot transfer into the futures wallet{}; the bot could not rescue anything",
+                    transfer_permission_hint(venue.kind())
+                ));
+            }
+            if !p.ip_restricted {
+                check.warnings.push(
+                    "the key has no IP restriction; restrict it to this machine's address".into(),
+                );
+            }
+        }
+        Err(crate::venue::VenueError::Unsupported { message }) => check.refusal = Some(message),
+        Err(error) => check.refusal = Some(format!("permissions unreadable: {error}")),
+    }
+    check
+}
+
+/// Where on each venue's key page the missing right is switched on.
+fn transfer_permission_hint(kind: &str) -> &'static str {
+    match kind {
+        "binance" => " (on Binance: enable \"Permits Universal Transfer\")",
+        "bybit" => " (on Bybit: a read-write key with Wallet → AccountTransfer, on testnet or mainnet — demo trading has no transfers)",
+        "okx" => " (on OKX: give the key the Trade permission, which covers funding transfers)",
+        _ => "",
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Runs the key pre-flight on every wired account; `Err` lists each refusal by account.
+pub async fn preflight(
+    accounts: &[AccountConfig],
+    venues: &[Arc<dyn Venue>],
+    mode: Mode,
+) -> Result<(), Vec<String>> {
+    let mut refusals = Vec::new();
+    for (account, venue) in accounts.iter().zip(venues) {
+        let check = check_key(venue.as_ref(), mode).await;
+        for warning in &check.warnings {
+            tracing::warn!(account = %account.name, "{warning}");
+        }
+        if let Some(refusal) = check.refusal {
+            refusals.push(format!("{}: {refusal}", account.name));
+        }
+    }
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(refusals)
+    }
+}

@@ -381,3 +381,52 @@ async fn a_rescue_settled_by_lookup_keeps_its_tran_id_in_the_journal() {
         Some(ledger[0].tran_id.to_string().as_str())
     );
 }
+
+/// Issue 10 item 2: `run` skipped the pre-flight `check` does, armed a live account with a
+/// withdraw-enabled key, and with a key that could not transfer sent a doomed transfer every
+/// tick while the account was liquidated.
+#[tokio::test]
+async fn run_refuses_to_arm_a_live_key_that_check_refuses() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.script_marks(&[d("55000"), d("54500"), d("54000")]);
+    let live = write_config("mg-run-preflight", &mock, false, "RUNPRE");
+    let run = |path: PathBuf| async move {
+        cli::run(
+            Config::load(&path).unwrap(),
+            false,
+            Some(3),
+            std::future::pending(),
+        )
+        .await
+    };
+
+    mock.with(|s| s.restrictions["enableWithdrawals"] = true.into());
+    let message = refusal(run(live.clone()).await);
+    assert!(message.contains("the API key can withdraw"), "{message}");
+
+    mock.with(|s| {
+        s.restrictions["enableWithdrawals"] = false.into();
+        s.restrictions["permitsUniversalTransfer"] = false.into();
+    });
+    let message = refusal(run(live).await);
+    assert!(message.contains("Permits Universal Transfer"), "{message}");
+    assert_eq!(
+        mock.count(Route::Transfer),
+        0,
+        "nothing armed, nothing sent"
+    );
+    assert_eq!(mock.count(Route::PositionRisk), 0, "no tick ran");
+
+    // A dry run may watch with the key that cannot transfer: it starts, and moves nothing.
+    let dry = write_config("mg-run-preflight-dry", &mock, true, "RUNPREDRY");
+    cli::run(
+        Config::load(&dry).unwrap(),
+        false,
+        Some(1),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(mock.count(Route::PositionRisk) >= 1, "the dry run ticked");
+    assert_eq!(mock.count(Route::Transfer), 0);
+}

@@ -563,3 +563,32 @@ fn the_docs_testnet_config_loads_and_demo_refuses_live() {
     let error = Config::load(&path).unwrap_err();
     assert_eq!(error.key, "accounts[0].bybit");
 }
+
+/// Issue 10 item 2: `run` armed a live account with keys `check` refuses.
+#[tokio::test]
+async fn run_refuses_to_arm_a_live_key_that_check_refuses() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let live = write_config("mg-bybit-run-preflight", &mock, false, "testnet", "RUNPRE");
+    let run = |path: PathBuf| async move {
+        cli::run(
+            Config::load(&path).unwrap(),
+            false,
+            Some(2),
+            std::future::pending(),
+        )
+        .await
+    };
+    mock.with(|s| {
+        s.key_info["permissions"]["Wallet"] = serde_json::json!(["AccountTransfer", "Withdraw"])
+    });
+    let message = refusal(run(live.clone()).await);
+    assert!(message.contains("the API key can withdraw"), "{message}");
+    mock.with(|s| {
+        s.key_info["permissions"]["Wallet"] = serde_json::json!(["AccountTransfer"]);
+        s.key_info["readOnly"] = 1.into();
+    });
+    let message = refusal(run(live).await);
+    assert!(message.contains("cannot transfer"), "{message}");
+    assert_eq!(mock.count(Route::Transfer), 0);
+    assert_eq!(mock.count(Route::WalletBalance), 0, "no tick ran");
+}

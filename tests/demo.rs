@@ -118,3 +118,57 @@ fn json_logs_are_one_object_per_line() {
     }
     assert!(stderr.contains("top-up sent"), "actions are logged");
 }
+
+/// Issue 10 item 3: a reserve at `Decimal::MAX` overflowed the clamp, killed the runner, and
+/// the command still reported a normal run with exit 0.
+#[test]
+fn simulate_with_the_largest_reserve_neither_panics_nor_reports_a_dead_runner_as_normal() {
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .args([
+            "simulate",
+            "--scenario",
+            "scenarios/btc-2024-08-05-10x-long.toml",
+            "--strategy",
+            "strategies/distance.toml",
+            "--reserve",
+            "79228162514264337593543950335",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        summary_line(&stdout, "bot (distance)").contains("survived"),
+        "{stdout}"
+    );
+}
+
+/// Issue 10 items 4 and 8: `--poll-interval 0s` replayed one instant forever, `--settlement
+/// 999999999999h` overflowed the replay's clock, and `--plot chart.jpg` wrote SVG under a JPEG
+/// name; the overrides obey the scenario file's bounds and a chart's name its format.
+#[test]
+fn simulate_refuses_overrides_a_scenario_file_would_refuse() {
+    for (flag, value, says) in [
+        ("--poll-interval", "0s", "must lie between 1s and 24h"),
+        ("--settlement", "999999999999h", "must be at most 24h"),
+        ("--reserve", "-1", "must not be negative"),
+        ("--plot", "chart.jpg", "name a .svg or .png file"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+            .args([
+                "simulate",
+                "--scenario",
+                "scenarios/btc-2024-08-05-10x-long.toml",
+                "--strategy",
+                "strategies/distance.toml",
+            ])
+            .arg(format!("{flag}={value}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
+    }
+}

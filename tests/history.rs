@@ -90,3 +90,25 @@ fn history_lists_rescues_and_keeps_dry_run_apart() {
     assert!(!dry_run_path(&journal_path).exists());
     assert!(history(&config, &["--dry-run"]).contains("no journal yet"));
 }
+
+/// Issue 10 item 8: `history` built every account, so it failed without the venue keys in the
+/// environment — and took the daemon's journal lock, so it failed beside a running daemon.
+#[test]
+fn history_needs_no_secrets_and_reads_beside_a_running_daemon() {
+    let (config, journal_path) = config_in("no-secrets");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[[accounts]]\nname = \"b\"\nvenue = \"binance\"\nstrategy = \"{}\"\n[accounts.caps]\nmax_per_rescue = \"100\"\nmax_per_day = \"200\"\n[accounts.binance]\nprofile = \"custom\"\nfutures_url = \"http://127.0.0.1:9\"\nspot_url = \"http://127.0.0.1:9\"\napi_key_env = \"MG_TEST_HISTORY_UNSET_KEY\"\napi_secret_env = \"MG_TEST_HISTORY_UNSET_SECRET\"\n",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("strategies/distance.toml")
+                .display()
+        ),
+    )
+    .unwrap();
+    // The daemon's writer holds the lock while `history` reads.
+    let _daemon = Journal::open(&journal_path).unwrap();
+    let out = history(&config, &[]);
+    assert!(out.contains("(live)"), "{out}");
+}

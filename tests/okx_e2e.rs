@@ -494,3 +494,27 @@ async fn overuse_earns_50011_and_the_endpoint_is_paused_not_hammered() {
         "called through the pause"
     );
 }
+
+/// Issue 10 item 2: `run` armed a live account with keys `check` refuses.
+#[tokio::test]
+async fn run_refuses_to_arm_a_live_key_that_check_refuses() {
+    let mock = MockOkx::start(d("6000"), d("10000")).await;
+    let live = write_config(&mock, false, false, "RUNPRE");
+    let run = |path: PathBuf| async move {
+        cli::run(
+            Config::load(&path).unwrap(),
+            false,
+            Some(2),
+            std::future::pending(),
+        )
+        .await
+    };
+    mock.with(|s| s.perm = "read_only,withdraw,trade".into());
+    let message = refusal(run(live.clone()).await);
+    assert!(message.contains("the API key can withdraw"), "{message}");
+    mock.with(|s| s.perm = "read_only".into());
+    let message = refusal(run(live).await);
+    assert!(message.contains("Trade permission"), "{message}");
+    assert_eq!(mock.count(Route::Transfer), 0);
+    assert_eq!(mock.count(Route::Positions), 0, "no tick ran");
+}

@@ -37,7 +37,7 @@ speed = 600
 
 fn stop_with(signal: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-        .args(["run", "-v", "--config"])
+        .args(["run", "-vv", "--config"])
         .arg(paced_config())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -58,8 +58,20 @@ fn stop_with(signal: &str) {
             "daemon never said it was running"
         );
     }
-    // Let it make a few ticks, then ask it to stop.
-    std::thread::sleep(Duration::from_millis(300));
+    // Let it make a few ticks — read from its log, not guessed with a sleep — then ask it to
+    // stop mid-run.
+    let mut ticks = 0;
+    while ticks < 3 {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "daemon exited early"
+        );
+        assert!(Instant::now() < deadline, "daemon never ticked");
+        if line.contains(" tick ") {
+            ticks += 1;
+        }
+    }
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

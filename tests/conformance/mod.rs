@@ -212,15 +212,20 @@ pub async fn bad_signature_moves_nothing<M: MockExchange>() {
     assert_eq!(mock.transfer_requests(), 0);
 }
 
-/// A 429 with `Retry-After: 1`: no decision that tick, nothing sent to that endpoint until the
-/// second has passed, no ban earned, and the rescue goes through afterwards.
+/// A 429 with `Retry-After: 3`: no decision that tick, nothing sent to that endpoint until the
+/// seconds have passed, no ban earned, and the rescue goes through afterwards.
+///
+/// The limiter keeps wall-clock time, so the window is long enough (3 s) for two ticks that
+/// send nothing to fall inside it on any machine; the check used to be skipped when they took
+/// over 900 ms, which made it a test that could not fail.
 pub async fn rate_limit_is_waited_out<M: MockExchange>() {
+    const RETRY_AFTER: Duration = Duration::from_secs(3);
     let mock = M::start(&ScriptedAccount::default()).await;
     mock.script_marks(&marks(&[55_000]));
     mock.fail_next(
         Target::PositionRead,
         Fault::RateLimited {
-            retry_after_secs: 1,
+            retry_after_secs: RETRY_AFTER.as_secs(),
         },
     );
     let (mut runner, mut events) = runner(wiring::for_mode(mock.adapter(), Mode::Live));
@@ -229,12 +234,15 @@ pub async fn rate_limit_is_waited_out<M: MockExchange>() {
     let reads = mock.position_reads();
     tick(&mut runner).await;
     tick(&mut runner).await;
-    if started.elapsed() < Duration::from_millis(900) {
-        assert_eq!(mock.position_reads(), reads, "called through Retry-After");
-    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < RETRY_AFTER, "three ticks took {elapsed:?}");
+    assert_eq!(mock.position_reads(), reads, "called through Retry-After");
     assert_eq!(no_decisions(&drain(&mut events)), 3);
     assert_eq!(mock.transfer_requests(), 0);
-    tokio::time::sleep(Duration::from_millis(1_100).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(
+        (RETRY_AFTER + Duration::from_millis(100)).saturating_sub(started.elapsed()),
+    )
+    .await;
     tick(&mut runner).await;
     assert_eq!(mock.transfers().len(), 1, "{:#?}", drain(&mut events));
     assert_eq!(mock.bans(), 0);
