@@ -1,5 +1,6 @@
 //! The commands. Thin: load and validate, wire, run, print.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::journal::{dry_run_path, Journal, JournalError};
 use crate::plot;
 use crate::replay::{self, Contender, Overrides, Run};
-use crate::report::{self, SummaryRow, TimelineOptions};
+use crate::report::{self, SummaryRow, Timeline, TimelineOptions};
 use crate::venue::sim::{Scenario, SimVenue};
 use crate::wiring::{self, Mode, SimHandle};
 
@@ -84,27 +85,35 @@ pub async fn run(
             runner.stop_after(ticks);
         }
     }
-    // Only a simulated day, which ends, is reported event by event; a live account's events
-    // are dropped as they arrive, so weeks of running keep nothing (issue 10 item 4).
-    let simulated: std::collections::HashSet<String> =
-        wired.sims.iter().map(|sim| sim.account.clone()).collect();
+    // Only a simulated day is reported, and as rows built while its events arrive; a live
+    // account's events are dropped as they come, so weeks of running keep nothing and a long
+    // rehearsal keeps only what it prints (issue 10 item 4).
+    let mut timelines: HashMap<String, Timeline> = wired
+        .sims
+        .iter()
+        .map(|sim| {
+            (
+                sim.account.clone(),
+                Timeline::new(TimelineOptions::default()),
+            )
+        })
+        .collect();
     let collector = tokio::spawn(async move {
-        let mut events = Vec::new();
         while let Some(event) = receiver.recv().await {
-            if simulated.contains(&*event.account) {
-                events.push(event);
+            if let Some(timeline) = timelines.get_mut(&*event.account) {
+                timeline.push(&event);
             }
         }
-        events
+        timelines
     });
     let exits = run_accounts(wired.runners, shutdown, SHUTDOWN_GRACE).await;
-    let events = collector.await.unwrap_or_default();
+    let timelines = collector.await.unwrap_or_default();
     let mut out = String::new();
     if !wired.sims.is_empty() {
         out.push_str(&rehearsal_report(
             &config.accounts,
             &wired.sims,
-            &events,
+            timelines,
             &exits,
         ));
     }
@@ -138,10 +147,9 @@ fn failed_runners(exits: &[AccountExit]) -> Vec<String> {
 fn rehearsal_report(
     accounts: &[AccountConfig],
     sims: &[SimHandle],
-    events: &[Event],
+    mut timelines: HashMap<String, Timeline>,
     exits: &[AccountExit],
 ) -> String {
-    let grouped = report::by_account(events);
     let mut scenarios: Vec<&Path> = Vec::new();
     for account in accounts {
         let VenueConfig::Sim { scenario_path, .. } = &account.venue else {
@@ -177,12 +185,10 @@ fn rehearsal_report(
             if let Some(account) = account {
                 out.push_str(&account_heading(account));
             }
-            let account_events = grouped.get(&handle.account).cloned().unwrap_or_default();
-            out.push_str(&report::timeline(
-                &account_events,
-                report::liquidation_row(&outcome),
-                TimelineOptions::default(),
-            ));
+            let timeline = timelines
+                .remove(&handle.account)
+                .unwrap_or_else(|| Timeline::new(TimelineOptions::default()));
+            out.push_str(&timeline.render(report::liquidation_row(&outcome)));
             rows.push(SummaryRow {
                 label: format!("{} ({})", handle.account, handle.strategy),
                 outcome,

@@ -10,6 +10,7 @@ use crate::engine::{Event, EventKind};
 use crate::money::{Price, Usdt};
 use crate::time::Timestamp;
 use crate::venue::sim::{Scenario, SimOutcome};
+use crate::venue::VenueSnapshot;
 
 /// `1234567.891` → `1,234,567.89` (display only; rounding here never feeds a decision).
 pub fn money(amount: Usdt) -> String {
@@ -65,172 +66,184 @@ pub fn timeline(
     liquidation: Option<(Timestamp, String)>,
     options: TimelineOptions,
 ) -> String {
-    let mut rows: Vec<(Timestamp, String)> = Vec::new();
-    let mut last_label = String::new();
-    let mut last_severity = 0u8;
-    let mut last_change = Timestamp(i64::MIN);
-    let mut last_checkpoint: Option<i64> = None;
-    let mut last_flat = false;
-    let hour_ms = 3_600_000 * options.checkpoint_hours.max(1);
-    let mut latest_decision: Option<&Decision> = None;
+    let mut timeline = Timeline::new(options);
     for event in events {
-        match &event.kind {
+        timeline.push(event);
+    }
+    timeline.render(liquidation)
+}
+
+/// A timeline built as events arrive, keeping only the rows it will print: a rehearsal of
+/// many accounts over days holds kilobytes, not every tick's snapshot.
+#[derive(Debug)]
+pub struct Timeline {
+    options: TimelineOptions,
+    rows: Vec<(Timestamp, String)>,
+    last_label: String,
+    last_severity: u8,
+    last_change: Timestamp,
+    last_checkpoint: Option<i64>,
+    last_flat: bool,
+    /// Why the latest decision would top up, for the "sent" row that follows it.
+    latest_why: Option<String>,
+}
+
+impl Timeline {
+    pub fn new(options: TimelineOptions) -> Self {
+        Self {
+            options,
+            rows: Vec::new(),
+            last_label: String::new(),
+            last_severity: 0,
+            last_change: Timestamp(i64::MIN),
+            last_checkpoint: None,
+            last_flat: false,
+            latest_why: None,
+        }
+    }
+
+    pub fn push(&mut self, event: &Event) {
+        let row = match &event.kind {
             EventKind::Observed { decision, snapshot } => {
-                let label = action_label(&decision.action);
-                let severity = action_severity(&decision.action);
-                let slot = event.at.as_millis() / hour_ms;
-                let checkpoint = last_checkpoint != Some(slot);
-                // A price hovering at a level flips the action every tick; print a calmer
-                // action only once it has lasted, a graver one at once.
-                let settled = event.at.since(last_change) >= FLAP_QUIET;
-                let change = label != last_label && (severity > last_severity || settled);
-                if change {
-                    last_change = event.at;
-                }
-                // Once flat (nothing open, e.g. after a liquidation) one row says so.
-                let flat = snapshot.account.positions.is_empty();
-                if (change || checkpoint) && !(flat && last_flat) {
-                    last_flat = flat;
-                    let marks = snapshot
-                        .account
-                        .positions
-                        .iter()
-                        .map(|p| price(p.mark))
-                        .collect::<Vec<_>>()
-                        .join(" / ");
-                    let marks = if marks.is_empty() {
-                        "—".into()
-                    } else {
-                        marks
-                    };
-                    let shown = if options.actions { label.as_str() } else { "" };
-                    rows.push((event.at, metric_row(&marks, decision, shown)));
-                    last_label = label;
-                    last_severity = severity;
-                    last_checkpoint = Some(slot);
-                }
-                latest_decision = Some(decision);
+                self.observe(event.at, decision, snapshot);
+                return;
             }
             EventKind::TransferSent { request, action } => {
-                let why = latest_decision
-                    .map(|d| {
-                        format!(
-                            "{} < {}, refill to {}",
-                            d.value,
-                            d.levels.top_up_below.percent(),
-                            d.levels.target.percent()
-                        )
-                    })
-                    .unwrap_or_default();
                 let kind = if matches!(action, Action::Emergency { .. }) {
                     "EMERGENCY top-up"
                 } else {
                     "top-up"
                 };
-                rows.push((
-                    event.at,
-                    format!(
-                        "{:<50}{kind} {} USDT sent ({why})",
-                        "",
-                        money(request.amount)
-                    ),
-                ));
+                format!(
+                    "{kind} {} USDT sent ({})",
+                    money(request.amount),
+                    self.latest_why.as_deref().unwrap_or_default()
+                )
             }
             EventKind::TransferLanded {
                 request, verified, ..
-            } => rows.push((
-                event.at,
-                format!(
-                    "{:<50}top-up {} USDT landed{}",
-                    "",
-                    money(request.amount),
-                    if *verified {
-                        " (futures wallet rose)"
-                    } else {
-                        " — wallet rise NOT seen"
-                    }
-                ),
-            )),
+            } => format!(
+                "top-up {} USDT landed{}",
+                money(request.amount),
+                if *verified {
+                    " (futures wallet rose)"
+                } else {
+                    " — wallet rise NOT seen"
+                }
+            ),
             EventKind::TransferNotConfirmed {
                 request,
                 error,
                 unknown,
-            } => rows.push((
-                event.at,
-                format!(
-                    "{:<50}top-up {} USDT {}: {error}",
-                    "",
-                    money(request.amount),
-                    if *unknown {
-                        "outcome unknown"
-                    } else {
-                        "refused"
-                    }
-                ),
-            )),
-            EventKind::TransferFailed { request, reason } => rows.push((
-                event.at,
-                format!(
-                    "{:<50}top-up {} USDT failed: {reason}",
-                    "",
-                    money(request.amount)
-                ),
-            )),
-            EventKind::NoDecision { reason } => {
-                rows.push((event.at, format!("{:<50}no decision: {reason}", "")))
+            } => format!(
+                "top-up {} USDT {}: {error}",
+                money(request.amount),
+                if *unknown {
+                    "outcome unknown"
+                } else {
+                    "refused"
+                }
+            ),
+            EventKind::TransferFailed { request, reason } => {
+                format!("top-up {} USDT failed: {reason}", money(request.amount))
             }
-            EventKind::TransferLapsed { request } => rows.push((
-                event.at,
-                format!(
-                    "{:<50}top-up {} USDT lapsed: not shown by the venue; still counted as spent",
-                    "",
-                    money(request.amount)
-                ),
-            )),
-            EventKind::Blind { reason, .. } => {
-                rows.push((event.at, format!("{:<50}BLIND: {reason}", "")))
-            }
-            EventKind::Recovered { blind_for, .. } => {
-                rows.push((event.at, format!("{:<50}recovered after {blind_for:?}", "")))
-            }
-            EventKind::TransfersStopped { reason } => {
-                rows.push((event.at, format!("{:<50}TRANSFERS STOPPED: {reason}", "")))
-            }
-            EventKind::Stopped(_) => {}
+            EventKind::NoDecision { reason } => format!("no decision: {reason}"),
+            EventKind::TransferLapsed { request } => format!(
+                "top-up {} USDT lapsed: not shown by the venue; still counted as spent",
+                money(request.amount)
+            ),
+            EventKind::Blind { reason, .. } => format!("BLIND: {reason}"),
+            EventKind::Recovered { blind_for, .. } => format!("recovered after {blind_for:?}"),
+            EventKind::TransfersStopped { reason } => format!("TRANSFERS STOPPED: {reason}"),
+            EventKind::Stopped(_) => return,
+        };
+        self.rows.push((event.at, format!("{:<50}{row}", "")));
+    }
+
+    fn observe(&mut self, at: Timestamp, decision: &Decision, snapshot: &VenueSnapshot) {
+        let label = action_label(&decision.action);
+        let severity = action_severity(&decision.action);
+        let hour_ms = 3_600_000 * self.options.checkpoint_hours.max(1);
+        let slot = at.as_millis() / hour_ms;
+        let checkpoint = self.last_checkpoint != Some(slot);
+        // A price hovering at a level flips the action every tick; print a calmer
+        // action only once it has lasted, a graver one at once.
+        let settled = at.since(self.last_change) >= FLAP_QUIET;
+        let change = label != self.last_label && (severity > self.last_severity || settled);
+        if change {
+            self.last_change = at;
         }
-    }
-    if let Some((at, text)) = liquidation {
-        let index = rows.partition_point(|(t, _)| *t <= at);
-        rows.insert(index, (at, format!("{:<50}{text}", "")));
-    }
-    // A replay over several days needs the date on every row; one day needs only the time.
-    let span_days = match (rows.first(), rows.last()) {
-        (Some((first, _)), Some((last, _))) => last.since(*first).as_secs() / 86_400,
-        _ => 0,
-    };
-    let stamp = |at: Timestamp| {
-        if span_days > 0 {
-            format!("{} {}", &at.date()[5..], at.hh_mm_ss())
-        } else {
-            at.hh_mm_ss()
+        // Once flat (nothing open, e.g. after a liquidation) one row says so.
+        let flat = snapshot.account.positions.is_empty();
+        if (change || checkpoint) && !(flat && self.last_flat) {
+            self.last_flat = flat;
+            let marks = snapshot
+                .account
+                .positions
+                .iter()
+                .map(|p| price(p.mark))
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let marks = if marks.is_empty() {
+                "—".into()
+            } else {
+                marks
+            };
+            let shown = if self.options.actions {
+                label.as_str()
+            } else {
+                ""
+            };
+            self.rows.push((at, metric_row(&marks, decision, shown)));
+            self.last_label = label;
+            self.last_severity = severity;
+            self.last_checkpoint = Some(slot);
         }
-    };
-    let width = if span_days > 0 { 14 } else { 8 };
-    let header = format!(
-        "  {:<width$} {:>20} {:>8} {:>8} {:>9}  {}",
-        "time",
-        "mark",
-        "buffer",
-        "cushion",
-        "liq.dist",
-        if options.actions { "action" } else { "" }
-    );
-    let mut out = format!("{}\n", header.trim_end());
-    for (at, row) in rows {
-        let line = format!("  {:<width$} {row}", stamp(at));
-        let _ = writeln!(out, "{}", line.trim_end());
+        self.latest_why = Some(format!(
+            "{} < {}, refill to {}",
+            decision.value,
+            decision.levels.top_up_below.percent(),
+            decision.levels.target.percent()
+        ));
     }
-    out
+
+    /// The table, with the simulator's liquidation (if any) merged in at its instant.
+    pub fn render(self, liquidation: Option<(Timestamp, String)>) -> String {
+        let options = self.options;
+        let mut rows = self.rows;
+        if let Some((at, text)) = liquidation {
+            let index = rows.partition_point(|(t, _)| *t <= at);
+            rows.insert(index, (at, format!("{:<50}{text}", "")));
+        }
+        // A replay over several days needs the date on every row; one day needs only the time.
+        let span_days = match (rows.first(), rows.last()) {
+            (Some((first, _)), Some((last, _))) => last.since(*first).as_secs() / 86_400,
+            _ => 0,
+        };
+        let stamp = |at: Timestamp| {
+            if span_days > 0 {
+                format!("{} {}", &at.date()[5..], at.hh_mm_ss())
+            } else {
+                at.hh_mm_ss()
+            }
+        };
+        let width = if span_days > 0 { 14 } else { 8 };
+        let header = format!(
+            "  {:<width$} {:>20} {:>8} {:>8} {:>9}  {}",
+            "time",
+            "mark",
+            "buffer",
+            "cushion",
+            "liq.dist",
+            if options.actions { "action" } else { "" }
+        );
+        let mut out = format!("{}\n", header.trim_end());
+        for (at, row) in rows {
+            let line = format!("  {:<width$} {row}", stamp(at));
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out
+    }
 }
 
 fn metric_row(marks: &str, decision: &Decision, label: &str) -> String {

@@ -369,13 +369,27 @@ const POINTS: [KillPoint; 5] = [
 /// One chain: a fresh mock account and journal, the mark sliding step by step, a child per
 /// step (most of them armed at a random kill point), then unarmed children to settle, then
 /// the books are compared.
+/// How late the mocks' transfer lookups show a transfer: under the configured 2 s grace, so
+/// a lagging record is waited for.
+const HISTORY_LAG: Duration = Duration::from_millis(1_500);
+
 fn run_chain(runtime: &tokio::runtime::Runtime, seed: u64, tally: &mut Tally) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     // Alternate venues chain by chain, from the same starting book.
     let (wallet, reserve) = (Decimal::from(6_000), Decimal::from(10_000));
+    // Binance's history and OKX's transfer-state show a transfer late (HISTORY_LAG, within
+    // the grace): a restarted daemon must wait for it, not read the lag as absence.
     let mock: Box<dyn CrashVenue> = match seed % 3 {
-        0 => Box::new(runtime.block_on(MockOkx::start(wallet, reserve))),
-        1 => Box::new(runtime.block_on(MockBinance::start(wallet, reserve))),
+        0 => {
+            let okx = runtime.block_on(MockOkx::start(wallet, reserve));
+            okx.with(|s| s.state_lag_ms = HISTORY_LAG.as_millis() as i64);
+            Box::new(okx)
+        }
+        1 => {
+            let binance = runtime.block_on(MockBinance::start(wallet, reserve));
+            binance.with(|s| s.history_lag_ms = HISTORY_LAG.as_millis() as i64);
+            Box::new(binance)
+        }
         _ => Box::new(runtime.block_on(MockBybit::start(wallet, reserve))),
     };
     let mock = mock.as_ref();

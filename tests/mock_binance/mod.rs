@@ -158,6 +158,9 @@ pub struct State_ {
     pub multi_assets: bool,
     pub restrictions: serde_json::Value,
     pub ledger: Vec<LedgerRow>,
+    /// A transfer shows in the history only this long after it was made: the docs promise
+    /// no moment, and a lagging history must not be read as "never happened".
+    pub history_lag_ms: i64,
     pub next_tran_id: i64,
     pub seen: Vec<Seen>,
     pub faults: HashMap<Route, VecDeque<Fault>>,
@@ -209,6 +212,7 @@ impl MockBinance {
                 "enableSpotAndMarginTrading": false, "enablePortfolioMarginTrading": false
             }),
             ledger: Vec::new(),
+            history_lag_ms: 0,
             next_tran_id: 13_526_853_623,
             seen: Vec::new(),
             faults: HashMap::new(),
@@ -616,7 +620,12 @@ fn serve(s: &mut State_, route: Route, query: &str) -> (u16, String) {
             let start: i64 = p.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(s.now() - 7 * 86_400_000);
             let size: usize = p.get("size").and_then(|v| v.parse().ok()).unwrap_or(10).min(100);
             let current: usize = p.get("current").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
-            let mut rows: Vec<&LedgerRow> = s.ledger.iter().filter(|r| r.timestamp >= start).collect();
+            let visible_before = s.now() - s.history_lag_ms;
+            let mut rows: Vec<&LedgerRow> = s
+                .ledger
+                .iter()
+                .filter(|r| r.timestamp >= start && r.timestamp <= visible_before)
+                .collect();
             rows.reverse(); // newest first
             let total = rows.len();
             let page: Vec<serde_json::Value> = rows.into_iter().skip((current - 1) * size).take(size).map(|r| json!({

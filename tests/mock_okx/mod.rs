@@ -106,6 +106,8 @@ pub struct LedgerRow {
     /// The exact signed body the transfer came with.
     pub body: String,
     pub state: &'static str,
+    /// When the mock applied it (its clock, ms).
+    pub recorded_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +154,9 @@ pub struct State_ {
     pub ledger: Vec<LedgerRow>,
     pub next_trans_id: u64,
     pub unknown_client_id: UnknownClientId,
+    /// `transfer-state` knows a transfer only this long after it was made (the docs promise
+    /// no moment).
+    pub state_lag_ms: i64,
     pub seen: Vec<Seen>,
     pub faults: HashMap<Route, VecDeque<Fault>>,
     pub calls: HashMap<Route, VecDeque<Instant>>,
@@ -206,6 +211,7 @@ impl MockOkx {
             ledger: Vec::new(),
             next_trans_id: 754_147,
             unknown_client_id: UnknownClientId::EmptyData,
+            state_lag_ms: 0,
             seen: Vec::new(),
             faults: HashMap::new(),
             calls: HashMap::new(),
@@ -702,15 +708,18 @@ fn serve(s: &mut State_, route: Route, query: &str, body: &str) -> (u16, String)
                 amount,
                 body: body.to_string(),
                 state: "success",
+                recorded_ms: s.now(),
             });
             ok(
                 json!([{"transId": trans_id, "ccy": "USDT", "clientId": client_id, "from": "6", "amt": amount.to_string(), "to": "18"}]),
             )
         }
         Route::TransferState => {
+            let visible_before = s.now() - s.state_lag_ms;
+            let mut visible = s.ledger.iter().filter(|r| r.recorded_ms <= visible_before);
             let row = match (p.get("transId"), p.get("clientId")) {
-                (Some(t), _) => s.ledger.iter().find(|r| &r.trans_id == t),
-                (None, Some(c)) => s.ledger.iter().find(|r| &r.client_id == c),
+                (Some(t), _) => visible.find(|r| &r.trans_id == t),
+                (None, Some(c)) => visible.find(|r| &r.client_id == c),
                 (None, None) => return (400, error("50014", "Parameter transId can not be empty")),
             };
             match row {
