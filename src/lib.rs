@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod core;
 pub mod engine;
 pub mod failpoint;

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::credential::Credentials;
 use super::http::HttpSettings;
-use crate::config::literal::DurationLit;
-use crate::config::{relative_to, ConfigError};
+use crate::config_file::literal::DurationLit;
+use crate::config_file::{relative_to, ConfigError};
 use crate::venue::common::settings;
 
 pub const PRODUCTION_FUTURES: &str = "https://fapi.binance.com";
@@ -77,6 +77,14 @@ pub const DEFAULT_RECV_WINDOW: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl BinanceSettings {
+    /// Why no transfer can be made with these settings, if none can: the testnet has no
+    /// wallet API. A capability of the profile; the config refuses it live.
+    pub fn transfers_unavailable(&self) -> Option<&'static str> {
+        (self.profile == Profile::Testnet).then_some(
+            "an account uses profile = \"testnet\", which has no wallet (/sapi) endpoints, so no transfer can be made there; set dry_run = true",
+        )
+    }
+
     /// Both hosts are this machine (a mock): documented venue timings need not apply.
     pub fn is_loopback(&self) -> bool {
         crate::venue::common::is_loopback_url(&self.http.futures_url)
@@ -206,20 +214,4 @@ impl RawBinance {
             credentials,
         })
     }
-}
-
-/// A live run cannot use the testnet profile: there is no wallet API there to move money.
-pub fn check_mode(
-    file: &Path,
-    settings: &BinanceSettings,
-    dry_run: bool,
-) -> Result<(), ConfigError> {
-    if settings.profile == Profile::Testnet && !dry_run {
-        return Err(ConfigError::new(
-            file,
-            "dry_run",
-            "an account uses profile = \"testnet\", which has no wallet (/sapi) endpoints, so no transfer can be made there; set dry_run = true",
-        ));
-    }
-    Ok(())
 }

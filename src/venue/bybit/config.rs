@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::credential::Credentials;
-use crate::config::literal::{DurationLit, MoneyLit};
-use crate::config::{relative_to, ConfigError};
+use crate::config_file::literal::{DurationLit, MoneyLit};
+use crate::config_file::{relative_to, ConfigError};
 use crate::money::Usdt;
 use crate::venue::common::settings;
 
@@ -87,6 +87,14 @@ pub const DEFAULT_RECV_WINDOW: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl BybitSettings {
+    /// Why no transfer can be made with these settings, if none can: demo trading has no
+    /// transfer endpoints. A capability of the profile; the config refuses it live.
+    pub fn transfers_unavailable(&self) -> Option<&'static str> {
+        (self.profile == Profile::Demo).then_some(
+            "an account uses profile = \"demo\": Bybit's demo trading has no transfer endpoints (/v5/asset/transfer/*), so no top-up can be made there; set dry_run = true, or use profile = \"testnet\" to exercise transfers",
+        )
+    }
+
     /// The host is this machine (a mock): documented venue timings need not apply.
     pub fn is_loopback(&self) -> bool {
         crate::venue::common::is_loopback_url(&self.http.base_url)
@@ -230,16 +238,4 @@ impl RawBybit {
             assumed_reserve,
         })
     }
-}
-
-/// A live run cannot use demo trading: there is no transfer endpoint there.
-pub fn check_mode(file: &Path, settings: &BybitSettings, dry_run: bool) -> Result<(), ConfigError> {
-    if settings.profile == Profile::Demo && !dry_run {
-        return Err(ConfigError::new(
-            file,
-            "dry_run",
-            "an account uses profile = \"demo\": Bybit's demo trading has no transfer endpoints (/v5/asset/transfer/*), so no top-up can be made there; set dry_run = true, or use profile = \"testnet\" to exercise transfers",
-        ));
-    }
-    Ok(())
 }

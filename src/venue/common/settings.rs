@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::literal::DurationLit;
-use crate::config::ConfigError;
+use crate::config_file::literal::DurationLit;
+use crate::config_file::ConfigError;
 
 /// Checks a base URL given in the config and returns it without a trailing slash: `https://`
 /// anywhere, plain `http://` only to this machine (a mock), and the base only — `appended`

@@ -22,8 +22,8 @@ use serde::Deserialize;
 
 use super::credential::Credentials;
 use super::http::HttpSettings;
-use crate::config::literal::DurationLit;
-use crate::config::{relative_to, ConfigError};
+use crate::config_file::literal::DurationLit;
+use crate::config_file::{relative_to, ConfigError};
 use crate::venue::common::settings;
 
 /// (name, REST base URL) per region.

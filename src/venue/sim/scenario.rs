@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::market::{load_klines, Bar};
-use crate::config::literal::{DurationLit, MoneyLit, RatioLit};
-use crate::config::{load_toml, relative_to, ConfigError, RawCaps};
+use crate::config_file::literal::{DurationLit, MoneyLit, RatioLit};
+use crate::config_file::{load_toml, relative_to, ConfigError, RawCaps};
 use crate::core::{Caps, TierTable};
 use crate::money::{parse_decimal, Price, Qty, Ratio, Usdt};
 use crate::time::Timestamp;
