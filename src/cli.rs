@@ -66,11 +66,7 @@ pub async fn run(
     max_ticks: Option<u64>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<String, CliError> {
-    let mode = if force_dry_run || config.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Live
-    };
+    let mode = Mode::chosen(config.dry_run, force_dry_run);
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let mut wired = wiring::wire(&config.accounts, &config.journal, mode, Some(sender))?;
     // Nothing runs before every key passes the same pre-flight as `check` (issue 10 item 2).
@@ -422,7 +418,7 @@ pub async fn check(config: Config) -> Result<String, CliError> {
     );
     // `check` never moves money, so it reads through the dry-run wrapper and its journal.
     let wired = wiring::wire(&config.accounts, &config.journal, Mode::DryRun, None)?;
-    let mut refusals = Vec::new();
+    let mut refusals = wiring::mode_refusals(&config.accounts, Mode::chosen(config.dry_run, false));
     for (account, venue) in config.accounts.iter().zip(&wired.venues) {
         out.push_str(&format!(
             "\naccount {} (venue {})\n  {}\n",
@@ -430,11 +426,7 @@ pub async fn check(config: Config) -> Result<String, CliError> {
             venue.kind(),
             strategy_line(&account.strategy)
         ));
-        let mode = if config.dry_run {
-            Mode::DryRun
-        } else {
-            Mode::Live
-        };
+        let mode = Mode::chosen(config.dry_run, false);
         let key = wiring::check_key(venue.as_ref(), mode).await;
         for line in &key.lines {
             out.push_str(&format!("  {line}\n"));

@@ -26,6 +26,35 @@ pub enum Mode {
     Live,
 }
 
+impl Mode {
+    /// The one place the config's `dry_run` is read: dry unless it says `false`, and always
+    /// dry when the command line forces it.
+    pub fn chosen(config_dry_run: bool, forced_dry_run: bool) -> Mode {
+        if config_dry_run || forced_dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Live
+        }
+    }
+}
+
+/// Accounts that cannot run in `mode`: a venue whose profile has no transfer endpoints
+/// (Binance's testnet, Bybit's demo) may only run dry. Asked of every venue the same way.
+pub fn mode_refusals(accounts: &[AccountConfig], mode: Mode) -> Vec<String> {
+    if mode == Mode::DryRun {
+        return Vec::new();
+    }
+    accounts
+        .iter()
+        .filter_map(|account| {
+            account
+                .venue
+                .transfers_unavailable()
+                .map(|why| format!("{}: {why}", account.name))
+        })
+        .collect()
+}
+
 /// A simulated account, kept so the caller can ask how its day ended.
 pub struct SimHandle {
     pub account: String,
@@ -242,7 +271,7 @@ pub async fn preflight(
     venues: &[Arc<dyn Venue>],
     mode: Mode,
 ) -> Result<(), Vec<String>> {
-    let mut refusals = Vec::new();
+    let mut refusals = mode_refusals(accounts, mode);
     for (account, venue) in accounts.iter().zip(venues) {
         let check = check_key(venue.as_ref(), mode).await;
         for warning in &check.warnings {

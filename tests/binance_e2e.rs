@@ -332,9 +332,14 @@ fn the_docs_testnet_config_loads_and_testnet_refuses_live() {
     let config = Config::load(&path).unwrap();
     assert_eq!(config.accounts[0].venue.kind(), "binance");
     std::fs::write(&path, written.replace("dry_run = true", "dry_run = false")).unwrap();
-    let error = Config::load(&path).unwrap_err();
-    assert_eq!(error.key, "dry_run");
-    assert!(error.message.contains("testnet"), "{error}");
+    // The profile's limit is the venue's to state and wiring's to check, before arming.
+    let live = Config::load(&path).unwrap();
+    let refusals = wiring::mode_refusals(&live.accounts, Mode::chosen(live.dry_run, false));
+    assert!(
+        refusals.len() == 1 && refusals[0].contains("testnet"),
+        "{refusals:?}"
+    );
+    assert!(wiring::mode_refusals(&live.accounts, Mode::chosen(live.dry_run, true)).is_empty());
     std::fs::write(
         &path,
         written.replace("profile = \"testnet\"", "profile = \"staging\""),

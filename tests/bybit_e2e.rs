@@ -291,9 +291,16 @@ async fn demo_trading_has_no_transfer_endpoints_and_check_says_so() {
     let mock = MockBybit::start(d("6000"), d("10000")).await;
     mock.with(|s| s.demo = true);
     let live = write_config("mg-bybit-demo-live", &mock, false, "demo", "DEMOLIVE");
-    let error = Config::load(&live).unwrap_err();
-    assert_eq!(error.key, "dry_run");
-    assert!(error.message.contains("no transfer endpoints"), "{error}");
+    let message = refusal(
+        cli::run(
+            Config::load(&live).unwrap(),
+            false,
+            Some(1),
+            std::future::pending(),
+        )
+        .await,
+    );
+    assert!(message.contains("no transfer endpoints"), "{message}");
 
     let path = write_config("mg-bybit-demo", &mock, true, "demo", "DEMO");
     let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
@@ -525,8 +532,12 @@ fn the_docs_testnet_config_loads_and_demo_refuses_live() {
         written.replace("profile = \"testnet\"", "profile = \"demo\""),
     )
     .unwrap();
-    let error = Config::load(&path).unwrap_err();
-    assert_eq!(error.key, "dry_run");
+    let demo = Config::load(&path).unwrap();
+    assert_eq!(
+        wiring::mode_refusals(&demo.accounts, Mode::chosen(demo.dry_run, false)).len(),
+        1,
+        "demo has no transfers: refused live"
+    );
     std::fs::write(
         &path,
         written.replace("profile = \"testnet\"", "profile = \"staging\""),

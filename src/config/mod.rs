@@ -194,16 +194,6 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         accounts.push(built);
     }
     let dry_run = raw.dry_run.unwrap_or(true);
-    // A profile without transfer endpoints can only watch: a venue capability, asked the
-    // same way of every venue, so no venue's rules live here.
-    if !dry_run {
-        if let Some(why) = accounts
-            .iter()
-            .find_map(|a| a.venue.transfers_unavailable())
-        {
-            return Err(ConfigError::new(path, "dry_run", why));
-        }
-    }
     let journal = journal_path(path, raw.journal.as_deref())?;
     Ok(Config {
         path: path.to_path_buf(),
