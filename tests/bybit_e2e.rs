@@ -435,6 +435,8 @@ async fn unavailable_tiers_degrade_to_the_positions_own_rate_with_a_warning() {
     assert_eq!(tiers.len(), 1, "a flat stand-in");
     // positionMM 225 / positionValue 55,000.
     assert_eq!(tiers[0].rate.0, d("225") / d("55000"));
+    // Issue 10 item 6: a snapshot on stand-in tiers said nothing of it to the decision.
+    assert_eq!(snapshot.stand_in_tiers, vec!["BTCUSDT".to_string()]);
     assert!(
         logs.text().contains("risk-limit tiers unavailable"),
         "{}",
@@ -443,6 +445,7 @@ async fn unavailable_tiers_degrade_to_the_positions_own_rate_with_a_warning() {
     // With the venue's tiers (read normally), the table has three.
     let fresh = mock.adapter(SECRET).snapshot().await.unwrap();
     assert_eq!(fresh.account.positions[0].tiers.tiers().len(), 3);
+    assert!(fresh.stand_in_tiers.is_empty());
     assert_eq!(fresh.account.maintenance, Usdt(d("225")));
 }
 

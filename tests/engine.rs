@@ -47,6 +47,8 @@ struct ScriptState {
     applied_at: Vec<Timestamp>,
     snapshots: u32,
     panic_on_snapshot: bool,
+    /// The snapshot's tiers are a stand-in for an unreadable tier table.
+    stand_in_tiers: bool,
 }
 
 impl ScriptedVenue {
@@ -68,6 +70,7 @@ impl ScriptedVenue {
                 applied_at: Vec::new(),
                 snapshots: 0,
                 panic_on_snapshot: false,
+                stand_in_tiers: false,
             }),
         })
     }
@@ -121,6 +124,11 @@ impl Venue for ScriptedVenue {
             wallet_balance: Usdt(s.wallet),
             reserve_available: Usdt(s.reserve),
             shadowed: Usdt::ZERO,
+            stand_in_tiers: if s.stand_in_tiers {
+                vec!["BTCUSDT".into()]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -805,4 +813,27 @@ async fn two_accounts_on_one_reserve_keep_at_least_together() {
         "the shared reserve fell to {reserve}"
     );
     assert!(!venue.transfers().is_empty());
+}
+
+/// Issue 10 item 6: a top-up sized on stand-in tiers (the venue's tier table unreadable) was
+/// journaled like any other; the record must say what its size rests on.
+#[tokio::test]
+async fn a_top_up_sized_on_stand_in_tiers_says_so_in_the_journal() {
+    let clock = Clock::virtual_at(Timestamp(0));
+    let venue = ScriptedVenue::new(clock.clone());
+    venue.state.lock().unwrap().stand_in_tiers = true;
+    let journal = Arc::new(Journal::in_memory());
+    let mut runner =
+        AccountRunner::new(setup(venue.clone(), clock.clone(), journal.clone()), None).unwrap();
+    venue.set_mark(dec!(49000));
+    runner.tick().await.unwrap();
+    let rows = journal.all().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]
+            .reason
+            .contains("sized on stand-in tiers for BTCUSDT"),
+        "{}",
+        rows[0].reason
+    );
 }

@@ -351,6 +351,14 @@ async fn unreadable_tiers_degrade_to_the_positions_own_figures_and_say_so() {
         logs.text()
     );
     let tiered = mock.adapter(SECRET).snapshot().await.unwrap();
+    // Issue 10 item 6: the degraded snapshot says which positions stand on implied tiers.
+    assert_eq!(
+        degraded.stand_in_tiers.len(),
+        1,
+        "{:?}",
+        degraded.stand_in_tiers
+    );
+    assert!(tiered.stand_in_tiers.is_empty());
     let rate = |s: &marginguard::venue::VenueSnapshot| s.account.positions[0].tiers.tiers()[0].rate;
     // The position's own mmr/notionalUsd gives the tier's rate: the same table either way.
     assert_eq!(rate(&degraded), rate(&tiered));

@@ -431,7 +431,7 @@ impl AccountRunner {
             asset: "USDT".into(),
             amount,
             created_at,
-            reason: self.reason(decision),
+            reason: self.reason(decision, snapshot),
             buffer_before: decision.metrics.buffer.to_string(),
             buffer_after: None,
             wallet_before: snapshot.wallet_balance,
@@ -533,14 +533,24 @@ impl AccountRunner {
     }
 
     /// The decision in words, for the journal.
-    fn reason(&self, decision: &Decision) -> String {
+    /// Why a top-up was sent, as the journal keeps it; a size computed on stand-in tiers says
+    /// so, because its maintenance figures are the venue's flat rate, not its tier table.
+    fn reason(&self, decision: &Decision, snapshot: &VenueSnapshot) -> String {
         let kind = if matches!(decision.action, Action::Emergency { .. }) {
             "EMERGENCY: "
         } else {
             ""
         };
+        let degraded = if snapshot.stand_in_tiers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; sized on stand-in tiers for {}",
+                snapshot.stand_in_tiers.join(", ")
+            )
+        };
         format!(
-            "{kind}{} {} < {} (refill to {})",
+            "{kind}{} {} < {} (refill to {}){degraded}",
             self.strategy.metric.name(),
             decision.value,
             decision.levels.top_up_below.percent(),
@@ -778,6 +788,11 @@ impl AccountRunner {
                 tracing::warn!(account = %self.name, buffer = %m.buffer, cushion = %m.cushion,
                 distance = %m.distance, alert_below = %decision.levels.alert_below.percent(), shadowed = ?shadow,
                 "{metric} below its alert level")
+            }
+            Zone::Acting if !snapshot.stand_in_tiers.is_empty() => {
+                tracing::warn!(account = %self.name, distance = %m.distance, buffer = %m.buffer,
+                stand_in_tiers = ?snapshot.stand_in_tiers, shadowed = ?shadow,
+                "{metric} below its trigger: topping up, sized on stand-in tiers (the venue's tier table was unreadable)")
             }
             Zone::Acting => {
                 tracing::info!(account = %self.name, distance = %m.distance, buffer = %m.buffer,

@@ -33,6 +33,10 @@ pub struct VenueSnapshot {
     pub reserve_available: Usdt,
     /// Dry-run only: would-be transfers folded into these figures, so logs can say so.
     pub shadowed: Usdt,
+    /// Symbols whose maintenance tiers could not be read and were stood in for by the
+    /// position's own figures (a flat rate): the snapshot is degraded, and a top-up sized on
+    /// it says so in its log line and its journal reason.
+    pub stand_in_tiers: Vec<String>,
 }
 
 /// The idempotency key of one rescue: 128 bits, rendered as a UUID for Bybit's `transferId`

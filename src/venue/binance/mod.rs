@@ -208,6 +208,7 @@ impl Venue for BinanceVenue {
             wallet_balance: wallet,
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
+            stand_in_tiers: Vec::new(),
         })
     }
 

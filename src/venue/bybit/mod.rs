@@ -266,9 +266,14 @@ impl BybitVenue {
         })
     }
 
-    /// Tables for every symbol held: cached ones, fresh reads, or the flat stand-in.
-    async fn tiers_for(&self, positions: &[RawPosition]) -> HashMap<String, Arc<TierTable>> {
+    /// Tables for every symbol held: cached ones, fresh reads, or the flat stand-in — and the
+    /// symbols that got the stand-in.
+    async fn tiers_for(
+        &self,
+        positions: &[RawPosition],
+    ) -> (HashMap<String, Arc<TierTable>>, Vec<String>) {
         let mut out = HashMap::new();
+        let mut stand_ins = Vec::new();
         for p in positions {
             if out.contains_key(&p.symbol) {
                 continue;
@@ -302,8 +307,12 @@ impl BybitVenue {
                     }
                 },
             };
+            let stand_in = table.is_none();
             match table.or_else(|| parse::flat_tiers_from(p).map(Arc::new)) {
                 Some(table) => {
+                    if stand_in {
+                        stand_ins.push(p.symbol.clone());
+                    }
                     out.insert(p.symbol.clone(), table);
                 }
                 None => {
@@ -311,7 +320,7 @@ impl BybitVenue {
                 }
             }
         }
-        out
+        (out, stand_ins)
     }
 
     /// Looks a transfer up by its `transferId`.
@@ -414,7 +423,7 @@ impl Venue for BybitVenue {
         let (((positions, positions_time, positions_body), wallet_reply), reserve) =
             tokio::try_join!(read_account, self.reserve())?;
         let wallet = parse::unified_wallet(&wallet_reply)?;
-        let tiers = self.tiers_for(&positions).await;
+        let (tiers, stand_in_tiers) = self.tiers_for(&positions).await;
         let mut core_positions = Vec::with_capacity(positions.len());
         for p in &positions {
             if let Some(status) = p.position_status.as_deref().filter(|s| *s != "Normal") {
@@ -438,6 +447,7 @@ impl Venue for BybitVenue {
             wallet_balance: wallet.usdt_wallet,
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
+            stand_in_tiers,
         })
     }
 

@@ -346,6 +346,7 @@ impl Venue for OkxVenue {
             wallet_balance: pool.wallet,
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
+            stand_in_tiers: implied,
         })
     }
 

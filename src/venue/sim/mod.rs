@@ -295,6 +295,7 @@ impl Venue for SimVenue {
             wallet_balance: state.wallet,
             reserve_available: state.reserve,
             shadowed: Usdt::ZERO,
+            stand_in_tiers: Vec::new(),
         })
     }
 
