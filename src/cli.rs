@@ -68,14 +68,22 @@ pub async fn run(
 ) -> Result<String, CliError> {
     let mode = Mode::chosen(config.dry_run, force_dry_run);
     let (sender, mut receiver) = mpsc::unbounded_channel();
-    let mut wired = wiring::wire(&config.accounts, &config.journal, mode, Some(sender))?;
-    // Nothing runs before every key passes the same pre-flight as `check` (issue 10 item 2).
-    if let Err(refusals) = wiring::preflight(&config.accounts, &wired.venues, mode).await {
-        return Err(CliError::Refused(format!(
-            "refusing to start:\n{}",
-            refusals.join("\n")
-        )));
-    }
+    let venues = wiring::build_venues(&config.accounts, mode);
+    // Nothing runs before every key passes the same pre-flight as `check` (issue 10 item 2),
+    // which also learns each account's id at its venue for the journal (item 5).
+    let account_ids = wiring::preflight(&config.accounts, &venues.venues, mode)
+        .await
+        .map_err(|refusals| {
+            CliError::Refused(format!("refusing to start:\n{}", refusals.join("\n")))
+        })?;
+    let mut wired = wiring::arm(
+        &config.accounts,
+        venues,
+        &config.journal,
+        mode,
+        Some(sender),
+        &account_ids,
+    )?;
     if let Some(ticks) = max_ticks {
         for runner in &mut wired.runners {
             runner.stop_after(ticks);

@@ -5,6 +5,7 @@
 //! wrapped: its money is simulated, so its transfers must play out for a rehearsal to mean
 //! anything.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::journal::{dry_run_path, Journal, JournalError};
 
 use crate::clock::Clock;
 use crate::config::{AccountConfig, VenueConfig};
-use crate::engine::{AccountRunner, AccountSetup, EventSink};
+use crate::engine::{AccountRunner, AccountSetup, EventSink, Owner, ReserveBook};
 use crate::venue::binance::BinanceVenue;
 use crate::venue::bybit::BybitVenue;
 use crate::venue::okx::OkxVenue;
@@ -69,19 +70,20 @@ pub struct Wired {
     pub sims: Vec<SimHandle>,
 }
 
-/// Builds every account's venue, clock, journal and runner. `journal` is the live journal's
-/// path; dry-run writes beside it (`*.dry-run.*`) and simulated accounts journal in memory, so
-/// the three never mix. Fails if a journal cannot be opened or read.
-pub fn wire(
-    accounts: &[AccountConfig],
-    journal: &Path,
-    mode: Mode,
-    events: EventSink,
-) -> Result<Wired, JournalError> {
-    let mut runners = Vec::with_capacity(accounts.len());
+/// Every account's venue, clock and key salt, built but not yet armed: the pre-flight asks
+/// these venues who the accounts are before any runner exists.
+pub struct Venues {
+    /// In config order, as the engine will see them.
+    pub venues: Vec<Arc<dyn Venue>>,
+    clocks: Vec<(Clock, u64)>,
+    sims: Vec<SimHandle>,
+}
+
+/// Builds every account's venue for `mode`; opens nothing and calls nothing.
+pub fn build_venues(accounts: &[AccountConfig], mode: Mode) -> Venues {
     let mut venues = Vec::with_capacity(accounts.len());
+    let mut clocks = Vec::with_capacity(accounts.len());
     let mut sims = Vec::new();
-    let mut journals = Journals::new(journal, mode);
     for account in accounts {
         let (venue, clock, key_salt) = match &account.venue {
             VenueConfig::Sim {
@@ -117,27 +119,86 @@ pub fn wire(
                 (for_mode(Box::new(venue), mode), clock, process_salt())
             }
         };
-        let journal = journals.for_venue(&account.venue)?;
-        venues.push(venue.clone());
-        runners.push(AccountRunner::new(
-            AccountSetup {
-                name: account.name.clone(),
-                venue,
-                strategy: account.strategy.clone(),
-                caps: account.caps.clone(),
-                poll_interval: account.poll_interval,
-                clock,
-                key_salt,
-                journal,
-                unknown_outcome_grace: account.unknown_outcome_grace,
-            },
+        venues.push(venue);
+        clocks.push((clock, key_salt));
+    }
+    Venues {
+        venues,
+        clocks,
+        sims,
+    }
+}
+
+/// Builds every account's venue, clock, journal and runner, each account known by its config
+/// name. `journal` is the live journal's path; dry-run writes beside it (`*.dry-run.*`) and
+/// simulated accounts journal in memory, so the three never mix. Fails if a journal cannot be
+/// opened or read.
+pub fn wire(
+    accounts: &[AccountConfig],
+    journal: &Path,
+    mode: Mode,
+    events: EventSink,
+) -> Result<Wired, JournalError> {
+    arm(
+        accounts,
+        build_venues(accounts, mode),
+        journal,
+        mode,
+        events,
+        &[],
+    )
+}
+
+/// The runners for built venues. `account_ids[i]`, where the venue told it, is account `i`'s
+/// own id at its venue: its journal rows, caps and cooldown follow that id whatever the
+/// config calls the account, and accounts on the same reserve wallet share one
+/// `ReserveBook`, so together they never spend below `keep_at_least`.
+pub fn arm(
+    accounts: &[AccountConfig],
+    built: Venues,
+    journal: &Path,
+    mode: Mode,
+    events: EventSink,
+    account_ids: &[Option<String>],
+) -> Result<Wired, JournalError> {
+    let mut runners = Vec::with_capacity(accounts.len());
+    let mut journals = Journals::new(journal, mode);
+    let mut books: HashMap<String, ReserveBook> = HashMap::new();
+    for (index, (account, (venue, (clock, key_salt)))) in accounts
+        .iter()
+        .zip(built.venues.iter().zip(built.clocks))
+        .enumerate()
+    {
+        let owner = match account_ids.get(index).and_then(Option::as_deref) {
+            Some(id) => Owner::identified(venue.kind(), &account.name, id),
+            None => Owner::named(venue.kind(), &account.name),
+        };
+        let book = books
+            .entry(owner.reserve_wallet.clone())
+            .or_default()
+            .clone();
+        let setup = AccountSetup {
+            name: account.name.clone(),
+            venue: venue.clone(),
+            strategy: account.strategy.clone(),
+            caps: account.caps.clone(),
+            poll_interval: account.poll_interval,
+            clock,
+            key_salt,
+            journal: journals.for_venue(&account.venue)?,
+            unknown_outcome_grace: account.unknown_outcome_grace,
+        };
+        runners.push(AccountRunner::with_owner(
+            setup,
+            owner,
+            book,
             events.clone(),
         )?);
     }
     Ok(Wired {
         runners,
-        venues,
-        sims,
+        venues: built.venues,
+        sims: built.sims,
     })
 }
 
@@ -201,6 +262,8 @@ pub struct KeyCheck {
     pub lines: Vec<String>,
     pub warnings: Vec<String>,
     pub refusal: Option<String>,
+    /// The account's id at its venue, when the venue told it.
+    pub account_id: Option<String>,
 }
 
 /// The one pre-flight `check` and `run` share, so a key `check` refuses never arms.
@@ -218,6 +281,10 @@ pub async fn check_key(venue: &dyn Venue, mode: Mode) -> KeyCheck {
                 Some("the API key can withdraw; create a key without withdrawal permission".into())
         }
         Ok(p) => {
+            check.account_id = p.account_id.clone();
+            if let Some(id) = &p.account_id {
+                check.lines.push(format!("account id at the venue: {id}"));
+            }
             check.lines.push(format!(
                 "key: withdraw {}, transfer {}, IP-restricted {}",
                 yes_no(p.can_withdraw),
@@ -265,15 +332,18 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// Runs the key pre-flight on every wired account; `Err` lists each refusal by account.
+/// Runs the key pre-flight on every built account. `Ok` holds each account's id at its venue
+/// (where the venue tells it), for `arm`; `Err` lists each refusal by account.
 pub async fn preflight(
     accounts: &[AccountConfig],
     venues: &[Arc<dyn Venue>],
     mode: Mode,
-) -> Result<(), Vec<String>> {
+) -> Result<Vec<Option<String>>, Vec<String>> {
     let mut refusals = mode_refusals(accounts, mode);
+    let mut account_ids = Vec::with_capacity(accounts.len());
     for (account, venue) in accounts.iter().zip(venues) {
         let check = check_key(venue.as_ref(), mode).await;
+        account_ids.push(check.account_id.clone());
         for warning in &check.warnings {
             tracing::warn!(account = %account.name, "{warning}");
         }
@@ -281,9 +351,33 @@ pub async fn preflight(
             refusals.push(format!("{}: {refusal}", account.name));
         }
     }
+    refusals.extend(same_venue_account_twice(accounts, venues, &account_ids));
     if refusals.is_empty() {
-        Ok(())
+        Ok(account_ids)
     } else {
         Err(refusals)
     }
+}
+
+/// Two config accounts that are one venue account would each rescue it, each within its own
+/// caps and each leaving `keep_at_least` in the one reserve as if the other did not exist:
+/// together, twice the caps and half the reserve kept. One venue account is configured once.
+fn same_venue_account_twice(
+    accounts: &[AccountConfig],
+    venues: &[Arc<dyn Venue>],
+    account_ids: &[Option<String>],
+) -> Vec<String> {
+    let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
+    let mut refusals = Vec::new();
+    for ((account, venue), id) in accounts.iter().zip(venues).zip(account_ids) {
+        let Some(id) = id.as_deref() else { continue };
+        if let Some(first) = seen.insert((venue.kind(), id), &account.name) {
+            refusals.push(format!(
+                "{}: the same {} account (id {id}) as `{first}`; configure one venue account once, or its caps and keep_at_least would count twice",
+                account.name,
+                venue.kind()
+            ));
+        }
+    }
+    refusals
 }

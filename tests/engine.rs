@@ -190,6 +190,7 @@ impl Venue for ScriptedVenue {
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         Ok(KeyPermissions {
             can_withdraw: false,
+            account_id: None,
             can_transfer: true,
             ip_restricted: true,
             notes: vec![],

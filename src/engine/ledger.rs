@@ -41,6 +41,16 @@ impl Owner {
         }
     }
 
+    /// An account whose venue told its own id: its rows follow that id whatever the config
+    /// calls it, and its reserve wallet is the one of that venue account.
+    pub fn identified(kind: &str, name: &str, account_id: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            venue_account: format!("{kind}:{account_id}:futures"),
+            reserve_wallet: format!("{kind}:{account_id}:reserve"),
+        }
+    }
+
     fn scope(&self) -> Scope<'_> {
         Scope {
             name: &self.name,

@@ -122,6 +122,10 @@ pub struct KeyPermissions {
     pub can_withdraw: bool,
     pub can_transfer: bool,
     pub ip_restricted: bool,
+    /// The venue's own id for the account the key belongs to (Binance `uid`, Bybit `userID`,
+    /// OKX `uid`), where the venue tells it: the journal keys caps by it, so renaming an
+    /// account in the config does not reset its 24 h spend.
+    pub account_id: Option<String>,
     pub notes: Vec<String>,
 }
 

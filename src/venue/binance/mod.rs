@@ -327,12 +327,19 @@ impl Venue for BinanceVenue {
                 can_withdraw: false,
                 can_transfer: false,
                 ip_restricted: false,
+                account_id: None,
                 notes,
             });
         }
         let body = self.http.call(&http::API_RESTRICTIONS, &[]).await?;
         let raw = parse::restrictions(&body)?;
-        key_permissions(&raw, notes)
+        let spot = self
+            .http
+            .call(&http::SPOT_ACCOUNT, &[("omitZeroBalances", "true".into())])
+            .await?;
+        let mut permissions = key_permissions(&raw, notes)?;
+        permissions.account_id = parse::spot_uid(&spot)?;
+        Ok(permissions)
     }
 }
 
@@ -394,6 +401,7 @@ pub fn key_permissions(
         can_withdraw: raw.enable_withdrawals.unwrap_or(true),
         can_transfer: raw.permits_universal_transfer == Some(true),
         ip_restricted: raw.ip_restrict == Some(true),
+        account_id: None,
         notes,
     })
 }

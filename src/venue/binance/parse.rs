@@ -76,6 +76,9 @@ pub struct PositionRisk {
 #[derive(Debug, Deserialize)]
 pub struct SpotAccount {
     pub balances: Vec<SpotBalance>,
+    /// The account's id (binance.md §3.7 sample: `"uid": 354937868`).
+    #[serde(default)]
+    pub uid: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +192,12 @@ pub fn brackets(body: &str) -> Result<HashMap<String, Arc<TierTable>>, VenueErro
         tables.insert(symbol.symbol, Arc::new(table));
     }
     Ok(tables)
+}
+
+/// The account's `uid` from the spot account, if the venue sent one.
+pub fn spot_uid(body: &str) -> Result<Option<String>, VenueError> {
+    let raw: SpotAccount = json("spot account", body)?;
+    Ok(raw.uid.map(|uid| uid.to_string()))
 }
 
 /// Free USDT in the Spot wallet. With `omitZeroBalances=true` an absent row means zero.

@@ -546,6 +546,7 @@ impl Venue for BybitVenue {
                 can_withdraw: false,
                 can_transfer: false,
                 ip_restricted: false,
+                account_id: None,
                 notes,
             });
         }
@@ -621,6 +622,7 @@ pub fn key_permissions(info: &parse::ApiKeyInfo, mut notes: Vec<String>) -> KeyP
         can_withdraw,
         can_transfer: !read_only && has_transfer,
         ip_restricted,
+        account_id: info.user_id.map(|id| id.to_string()),
         notes,
     }
 }
@@ -670,6 +672,7 @@ mod tests {
             deadline_day: Some(83),
             expired_at: Some("2026-10-01T00:00:00Z".into()),
             is_master: Some(false),
+            user_id: Some(1448939),
         }
     }
 

@@ -195,6 +195,9 @@ pub struct ApiKeyInfo {
     pub deadline_day: Option<i64>,
     pub expired_at: Option<String>,
     pub is_master: Option<bool>,
+    /// The account's id (bybit.md §3.8: `userID`).
+    #[serde(rename = "userID")]
+    pub user_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

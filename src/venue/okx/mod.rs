@@ -460,6 +460,7 @@ impl Venue for OkxVenue {
             can_withdraw: perms.iter().any(|p| p == "withdraw"),
             can_transfer: perms.iter().any(|p| p == "trade"),
             ip_restricted: !raw.ip.trim().is_empty(),
+            account_id: Some(raw.uid.trim().to_string()).filter(|uid| !uid.is_empty()),
             notes,
         })
     }

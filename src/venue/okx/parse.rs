@@ -93,6 +93,9 @@ pub struct RawConfig {
     pub ip: String,
     #[serde(default)]
     pub label: String,
+    /// The account's id (okx.md §account config: `uid`).
+    #[serde(default)]
+    pub uid: String,
 }
 
 /// `GET /api/v5/account/balance`.

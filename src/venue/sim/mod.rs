@@ -367,6 +367,7 @@ impl Venue for SimVenue {
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
         Ok(KeyPermissions {
             can_withdraw: false,
+            account_id: None,
             can_transfer: true,
             ip_restricted: true,
             notes: vec!["simulated venue: no key, no network".into()],
