@@ -438,7 +438,8 @@ impl Venue for Hooked {
     }
 }
 
-#[tokio::test]
+// Paused time: the slow transfer's 200 ms and the 5 s grace pass without waiting for them.
+#[tokio::test(start_paused = true)]
 async fn shutdown_lets_the_step_in_flight_finish_then_stops() {
     // A venue whose transfer takes a while: shutdown arrives mid-transfer, and the transfer
     // must still be recorded (the runner exits after the step, reporting the spend).
