@@ -62,20 +62,25 @@ fn binary_runs_the_demo_with_no_arguments() {
     assert!(summary_line(&stdout, "distance-bot").contains("survived"));
 }
 
+/// `simulate` of the distance strategy on 2024-08-05, with `extra` arguments.
+fn simulate_distance_day(extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .args([
+            "simulate",
+            "--scenario",
+            "scenarios/btc-2024-08-05-10x-long.toml",
+            "--strategy",
+            "strategies/distance.toml",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn simulate_with_and_without_the_bot() {
     let run = |extra: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-            .args([
-                "simulate",
-                "--scenario",
-                "scenarios/btc-2024-08-05-10x-long.toml",
-                "--strategy",
-                "strategies/distance.toml",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
+        let output = simulate_distance_day(extra);
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap()
     };
@@ -123,18 +128,7 @@ fn json_logs_are_one_object_per_line() {
 /// the command still reported a normal run with exit 0.
 #[test]
 fn simulate_with_the_largest_reserve_neither_panics_nor_reports_a_dead_runner_as_normal() {
-    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-        .args([
-            "simulate",
-            "--scenario",
-            "scenarios/btc-2024-08-05-10x-long.toml",
-            "--strategy",
-            "strategies/distance.toml",
-            "--reserve",
-            "79228162514264337593543950335",
-        ])
-        .output()
-        .unwrap();
+    let output = simulate_distance_day(&["--reserve", "79228162514264337593543950335"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.status.success(), "{output:?}");
@@ -156,17 +150,7 @@ fn simulate_refuses_overrides_a_scenario_file_would_refuse() {
         ("--reserve", "-1", "must not be negative"),
         ("--plot", "chart.jpg", "name a .svg or .png file"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-            .args([
-                "simulate",
-                "--scenario",
-                "scenarios/btc-2024-08-05-10x-long.toml",
-                "--strategy",
-                "strategies/distance.toml",
-            ])
-            .arg(format!("{flag}={value}"))
-            .output()
-            .unwrap();
+        let output = simulate_distance_day(&[&format!("{flag}={value}")]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
         assert!(stderr.contains(says), "{flag} {value}: {stderr}");

@@ -41,36 +41,41 @@ fn long_btc(wallet: Decimal, mark: Decimal) -> Account {
     }
 }
 
-fn distance_strategy() -> Strategy {
+/// A strategy with `[alert_below, top_up_below, target, floor]` and no volatility widening.
+fn strategy(
+    name: &str,
+    metric: MetricKind,
+    [alert, trigger, target, floor]: [Decimal; 4],
+) -> Strategy {
     Strategy::new(
-        "distance".into(),
+        name.into(),
         String::new(),
-        MetricKind::LiquidationDistance,
+        metric,
         Levels {
-            alert_below: Ratio(dec!(0.10)),
-            top_up_below: Ratio(dec!(0.08)),
-            target: Ratio(dec!(0.12)),
-            floor: Ratio(dec!(0.04)),
+            alert_below: Ratio(alert),
+            top_up_below: Ratio(trigger),
+            target: Ratio(target),
+            floor: Ratio(floor),
         },
         None,
     )
     .unwrap()
 }
 
-fn seed_ladder() -> Strategy {
-    Strategy::new(
-        "seed-ladder".into(),
-        String::new(),
-        MetricKind::MarginRatioBuffer,
-        Levels {
-            alert_below: Ratio(dec!(0.30)),
-            top_up_below: Ratio(dec!(0.20)),
-            target: Ratio(dec!(0.30)),
-            floor: Ratio(dec!(0.10)),
-        },
-        None,
+fn distance_strategy() -> Strategy {
+    strategy(
+        "distance",
+        MetricKind::LiquidationDistance,
+        [dec!(0.10), dec!(0.08), dec!(0.12), dec!(0.04)],
     )
-    .unwrap()
+}
+
+fn seed_ladder() -> Strategy {
+    strategy(
+        "seed-ladder",
+        MetricKind::MarginRatioBuffer,
+        [dec!(0.30), dec!(0.20), dec!(0.30), dec!(0.10)],
+    )
 }
 
 fn generous_caps() -> Caps {
@@ -364,19 +369,11 @@ fn a_cushion_strategy_where_maintenance_reaches_initial_does_not_overflow_the_cl
 
 /// strategies/cushion.toml
 fn cushion_strategy() -> Strategy {
-    Strategy::new(
-        "cushion".into(),
-        String::new(),
+    strategy(
+        "cushion",
         MetricKind::Cushion,
-        Levels {
-            alert_below: Ratio(dec!(0.30)),
-            top_up_below: Ratio(dec!(0.20)),
-            target: Ratio(dec!(0.30)),
-            floor: Ratio(dec!(0.10)),
-        },
-        None,
+        [dec!(0.30), dec!(0.20), dec!(0.30), dec!(0.10)],
     )
-    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
