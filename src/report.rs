@@ -371,7 +371,10 @@ pub fn scenario_heading(scenario: &Scenario) -> String {
             p.size.abs().0.round_dp(4),
             price(p.entry),
             p.leverage,
-            money((p.size * p.entry).abs())
+            // A size the loader accepted may still be worth more than a Decimal holds.
+            p.size
+                .checked_mul(p.entry)
+                .map_or_else(|| "beyond range".to_string(), |n| money(n.abs()))
         );
     }
     let _ = writeln!(

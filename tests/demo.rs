@@ -156,3 +156,32 @@ fn simulate_refuses_overrides_a_scenario_file_would_refuse() {
         assert!(stderr.contains(says), "{flag} {value}: {stderr}");
     }
 }
+
+/// A size the scenario loader accepts can be worth more than `Decimal` holds; the heading
+/// multiplied it unchecked and panicked before the replay began.
+#[test]
+fn simulate_a_book_too_large_to_price_reports_instead_of_panicking() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("mg-huge-book-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("huge.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"huge\"\nwallet = \"10000\"\nreserve = \"15000\"\n[[positions]]\nsymbol = \"BTCUSDT\"\nside = \"long\"\nleverage = 10\nsize = \"1000000000000000000000000000\"\nklines = \"{}\"\n",
+            root.join("data/klines/BTCUSDT-1m-2024-08-05.csv").display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .args(["simulate", "--no-bot", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("notional beyond range"),
+        "{output:?}"
+    );
+}
