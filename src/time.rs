@@ -72,15 +72,21 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 impl Add<Duration> for Timestamp {
     type Output = Timestamp;
     fn add(self, rhs: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(rhs.as_millis() as i64))
+        Timestamp(self.0.saturating_add(millis(rhs)))
     }
 }
 
 impl Sub<Duration> for Timestamp {
     type Output = Timestamp;
     fn sub(self, rhs: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_sub(rhs.as_millis() as i64))
+        Timestamp(self.0.saturating_sub(millis(rhs)))
     }
+}
+
+/// A duration in ms, saturated: `as i64` would keep only the low bits of a huge one, which can
+/// come out negative and move an instant the wrong way.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl fmt::Display for Timestamp {
@@ -100,6 +106,14 @@ mod tests {
         let t = Timestamp(1_722_816_000_000 + 6 * 3_600_000 + 24 * 60_000);
         assert_eq!(t.to_string(), "2024-08-05T06:24:00.000Z");
         assert_eq!(t.hh_mm(), "06:24");
+    }
+
+    #[test]
+    fn a_huge_duration_saturates_instead_of_wrapping() {
+        // 2^64 ms: `as i64` kept the low 64 bits, 0, and the instant did not move.
+        let huge = Duration::from_millis(u64::MAX) + Duration::from_millis(1);
+        assert_eq!(Timestamp(0) + huge, Timestamp(i64::MAX));
+        assert_eq!(Timestamp(0) - huge, Timestamp(-i64::MAX));
     }
 
     #[test]
