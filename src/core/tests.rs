@@ -572,12 +572,12 @@ fn extreme_tiers() -> impl Gen<Value = Arc<TierTable>> {
     proptest::sample::select(vec![
         btc_tiers(),
         Arc::new(TierTable::flat(Ratio(dec!(0.006)))),
-        // A venue's own table is taken with its deductions unchecked.
+        // A venue's own table is taken with its (non-negative) deductions unbounded.
         Arc::new(
             TierTable::new(vec![Tier {
                 floor: Usdt::ZERO,
                 rate: Ratio(dec!(0.5)),
-                deduction: Usdt(Decimal::MIN),
+                deduction: Usdt(Decimal::MAX),
             }])
             .unwrap(),
         ),

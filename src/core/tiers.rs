@@ -34,6 +34,10 @@ pub enum InvalidTiers {
     FloorsNotIncreasing { index: usize, floor: Usdt },
     #[error("tier {index} has rate {rate}; rates must lie in [0, 1) and never decrease")]
     BadRate { index: usize, rate: Ratio },
+    /// A deduction below zero puts maintenance above `notional × rate`, which no venue's
+    /// table does; it means the figures were misread.
+    #[error("tier {index} has deduction {deduction}; deductions are never negative")]
+    NegativeDeduction { index: usize, deduction: Usdt },
 }
 
 impl TierTable {
@@ -77,6 +81,12 @@ impl TierTable {
                 return Err(InvalidTiers::BadRate {
                     index,
                     rate: tier.rate,
+                });
+            }
+            if tier.deduction.is_sign_negative() && !tier.deduction.is_zero() {
+                return Err(InvalidTiers::NegativeDeduction {
+                    index,
+                    deduction: tier.deduction,
                 });
             }
             if index > 0 && tier.floor <= tiers[index - 1].floor {
@@ -170,6 +180,25 @@ mod tests {
             (usdt(dec!(250000)), Ratio(dec!(0.01))),
         ])
         .unwrap()
+    }
+
+    /// A venue table read with a negative deduction was accepted (found by the arithmetic
+    /// review of issue 10 item 3).
+    #[test]
+    fn a_negative_deduction_is_refused() {
+        let tier = |floor, rate, deduction| Tier {
+            floor: usdt(floor),
+            rate: Ratio(rate),
+            deduction: usdt(deduction),
+        };
+        let table = TierTable::new(vec![
+            tier(dec!(0), dec!(0.004), dec!(0)),
+            tier(dec!(50000), dec!(0.005), dec!(-50)),
+        ]);
+        assert!(matches!(
+            table,
+            Err(InvalidTiers::NegativeDeduction { index: 1, .. })
+        ));
     }
 
     #[test]
