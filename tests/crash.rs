@@ -10,7 +10,7 @@
 //! CI runs a few hundred kill points. The full run:
 //!
 //! ```sh
-//! CRASH_KILL_POINTS=10000 cargo test --release --test crash -- --nocapture
+//! CRASH_KILL_POINTS=10000 CRASH_THREADS=24 cargo test --release --test crash -- --nocapture
 //! ```
 #![cfg(unix)]
 
