@@ -71,11 +71,19 @@ pub async fn run(
     let venues = wiring::build_venues(&config.accounts, mode);
     // Nothing runs before every key passes the same pre-flight as `check` (issue 10 item 2),
     // which also learns each account's id at its venue for the journal (item 5).
-    let account_ids = wiring::preflight(&config.accounts, &venues.venues, mode)
-        .await
-        .map_err(|refusals| {
-            CliError::Refused(format!("refusing to start:\n{}", refusals.join("\n")))
-        })?;
+    let preflight = wiring::preflight(&config.accounts, &venues.venues, mode).await;
+    for (account, check) in config.accounts.iter().zip(&preflight.checks) {
+        for warning in &check.warnings {
+            tracing::warn!(account = %account.name, "{warning}");
+        }
+    }
+    if !preflight.refusals.is_empty() {
+        return Err(CliError::Refused(format!(
+            "refusing to start:\n{}",
+            preflight.refusals.join("\n")
+        )));
+    }
+    let account_ids = preflight.account_ids();
     let mut wired = wiring::arm(
         &config.accounts,
         venues,
@@ -426,24 +434,31 @@ pub async fn check(config: Config) -> Result<String, CliError> {
     );
     // `check` never moves money, so it reads through the dry-run wrapper and its journal.
     let wired = wiring::wire(&config.accounts, &config.journal, Mode::DryRun, None)?;
-    let mut refusals = wiring::mode_refusals(&config.accounts, Mode::chosen(config.dry_run, false));
-    for (account, venue) in config.accounts.iter().zip(&wired.venues) {
+    // The same pre-flight as `run`, in the mode the config would run in.
+    let preflight = wiring::preflight(
+        &config.accounts,
+        &wired.venues,
+        Mode::chosen(config.dry_run, false),
+    )
+    .await;
+    let mut refusals = preflight.refusals;
+    for ((account, venue), key) in config
+        .accounts
+        .iter()
+        .zip(&wired.venues)
+        .zip(&preflight.checks)
+    {
         out.push_str(&format!(
             "\naccount {} (venue {})\n  {}\n",
             account.name,
             venue.kind(),
             strategy_line(&account.strategy)
         ));
-        let mode = Mode::chosen(config.dry_run, false);
-        let key = wiring::check_key(venue.as_ref(), mode).await;
         for line in &key.lines {
             out.push_str(&format!("  {line}\n"));
         }
         for warning in &key.warnings {
             out.push_str(&format!("  warning: {warning}\n"));
-        }
-        if let Some(refusal) = key.refusal {
-            refusals.push(format!("{}: {refusal}", account.name));
         }
         match venue.snapshot().await {
             Ok(snapshot) => {

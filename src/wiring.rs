@@ -273,7 +273,7 @@ pub struct KeyCheck {
 /// the account is liquidated, and only warned about in a dry run, which moves nothing.
 /// Permissions that cannot be read are a refusal: arming blind is what the pre-flight exists
 /// to prevent, and a supervisor restarts the process once the venue answers.
-pub async fn check_key(venue: &dyn Venue, mode: Mode) -> KeyCheck {
+async fn check_key(venue: &dyn Venue, mode: Mode) -> KeyCheck {
     let mut check = KeyCheck::default();
     match venue.permissions().await {
         Ok(p) if p.can_withdraw => {
@@ -332,31 +332,40 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// Runs the key pre-flight on every built account. `Ok` holds each account's id at its venue
-/// (where the venue tells it), for `arm`; `Err` lists each refusal by account.
+/// What the pre-flight found: each account's `KeyCheck` (config order) and every reason not
+/// to arm, by account. `check` prints it all; `run` starts only when `refusals` is empty.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    pub checks: Vec<KeyCheck>,
+    pub refusals: Vec<String>,
+}
+
+impl Preflight {
+    /// Each account's id at its venue (where the venue tells it), for `arm`.
+    pub fn account_ids(&self) -> Vec<Option<String>> {
+        self.checks.iter().map(|c| c.account_id.clone()).collect()
+    }
+}
+
+/// The pre-flight on every built account, the same for `check` and `run`: the mode's limits
+/// (`mode_refusals`), each key (`check_key`), and one venue account configured twice.
 pub async fn preflight(
     accounts: &[AccountConfig],
     venues: &[Arc<dyn Venue>],
     mode: Mode,
-) -> Result<Vec<Option<String>>, Vec<String>> {
+) -> Preflight {
     let mut refusals = mode_refusals(accounts, mode);
-    let mut account_ids = Vec::with_capacity(accounts.len());
+    let mut checks = Vec::with_capacity(accounts.len());
     for (account, venue) in accounts.iter().zip(venues) {
         let check = check_key(venue.as_ref(), mode).await;
-        account_ids.push(check.account_id.clone());
-        for warning in &check.warnings {
-            tracing::warn!(account = %account.name, "{warning}");
-        }
-        if let Some(refusal) = check.refusal {
+        if let Some(refusal) = &check.refusal {
             refusals.push(format!("{}: {refusal}", account.name));
         }
+        checks.push(check);
     }
+    let account_ids: Vec<Option<String>> = checks.iter().map(|c| c.account_id.clone()).collect();
     refusals.extend(same_venue_account_twice(accounts, venues, &account_ids));
-    if refusals.is_empty() {
-        Ok(account_ids)
-    } else {
-        Err(refusals)
-    }
+    Preflight { checks, refusals }
 }
 
 /// Two config accounts that are one venue account would each rescue it, each within its own

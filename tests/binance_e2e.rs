@@ -505,4 +505,7 @@ async fn one_venue_account_configured_twice_is_refused() {
         "{message}"
     );
     assert!(mock.ledger().is_empty(), "nothing armed, nothing moved");
+    // `check` runs the same pre-flight, so it refuses what `run` refuses.
+    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    assert!(message.contains("the same binance account"), "{message}");
 }
