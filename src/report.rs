@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use crate::core::{Action, Blocked, Decision, MetricValue, Severity};
+use crate::core::{Action, Blocked, Decision, Levels, MetricValue, Severity};
 use crate::engine::{Event, EventKind};
 use crate::money::{Price, Usdt};
 use crate::time::Timestamp;
@@ -84,8 +84,9 @@ pub struct Timeline {
     last_change: Timestamp,
     last_checkpoint: Option<i64>,
     last_flat: bool,
-    /// Why the latest decision would top up, for the "sent" row that follows it.
-    latest_why: Option<String>,
+    /// The latest decision's value and levels, for the "sent" row that follows it; formatted
+    /// only then, not on every tick.
+    latest: Option<(MetricValue, Levels)>,
 }
 
 impl Timeline {
@@ -98,7 +99,7 @@ impl Timeline {
             last_change: Timestamp(i64::MIN),
             last_checkpoint: None,
             last_flat: false,
-            latest_why: None,
+            latest: None,
         }
     }
 
@@ -114,11 +115,17 @@ impl Timeline {
                 } else {
                     "top-up"
                 };
-                format!(
-                    "{kind} {} USDT sent ({})",
-                    money(request.amount),
-                    self.latest_why.as_deref().unwrap_or_default()
-                )
+                let why = self
+                    .latest
+                    .map(|(value, levels)| {
+                        format!(
+                            "{value} < {}, refill to {}",
+                            levels.top_up_below.percent(),
+                            levels.target.percent()
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("{kind} {} USDT sent ({why})", money(request.amount))
             }
             EventKind::TransferLanded {
                 request, verified, ..
@@ -199,12 +206,7 @@ impl Timeline {
             self.last_severity = severity;
             self.last_checkpoint = Some(slot);
         }
-        self.latest_why = Some(format!(
-            "{} < {}, refill to {}",
-            decision.value,
-            decision.levels.top_up_below.percent(),
-            decision.levels.target.percent()
-        ));
+        self.latest = Some((decision.value, decision.levels));
     }
 
     /// The table, with the simulator's liquidation (if any) merged in at its instant.
