@@ -21,8 +21,9 @@ use super::error::{self, Effect, INVALID_TIMESTAMP};
 use super::parse;
 use crate::clock::Clock;
 pub use crate::venue::common::clock_offset::ClockOffset;
-use crate::venue::common::clock_offset::ServerClock;
-use crate::venue::common::transport::{self, encode, retry_after};
+pub use crate::venue::common::signed::MAX_LOCAL_WAIT;
+use crate::venue::common::signed::{CallInfo, Gate, Protocol, Refusal, SignedTransport};
+use crate::venue::common::transport::{encode, retry_after};
 use crate::venue::VenueError;
 
 /// The two hosts the adapter talks to.
@@ -147,8 +148,6 @@ pub const TRANSFER: Endpoint = Endpoint {
 /// Use at most this share of a pool as the server reports it; the rest is slack for other
 /// processes on the IP and for the top-up.
 const HEADER_CEILING_PERCENT: u32 = 90;
-/// Wait this long for the local governor before giving up on a call.
-const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
 
 /// What the HTTP client needs to know.
 #[derive(Debug, Clone)]
@@ -167,14 +166,17 @@ struct PoolState {
     paused_until: Mutex<Option<Instant>>,
 }
 
-pub struct HttpClient {
-    client: Result<reqwest::Client, String>,
+/// Binance's part of a signed call: query-string signing, weight pools, 429 and 418.
+pub struct Binance {
     settings: HttpSettings,
     credentials: Credentials,
-    time: ServerClock,
     pools: Vec<PoolState>,
     /// After a 418, per host: nothing is sent there before this instant.
     banned_until: [Mutex<Option<Instant>>; 2],
+}
+
+pub struct HttpClient {
+    transport: SignedTransport<Binance>,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -186,11 +188,11 @@ impl HttpClient {
     /// wait, then up to two sends (a -1021 resync retries once), each accepted by the server
     /// until `recvWindow` after its timestamp and answered within the request timeout.
     pub fn may_still_act_for(&self) -> Duration {
-        MAX_LOCAL_WAIT + (self.settings.timeout + self.settings.recv_window) * 2
+        let settings = &self.transport.protocol().settings;
+        MAX_LOCAL_WAIT + (settings.timeout + settings.recv_window) * 2
     }
 
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
-        let client = transport::http_client(settings.timeout);
         let pools = Pool::ALL
             .iter()
             .map(|pool| {
@@ -205,62 +207,48 @@ impl HttpClient {
                 }
             })
             .collect();
-        Self {
-            client,
+        let timeout = settings.timeout;
+        let binance = Binance {
             settings,
             credentials,
-            time: ServerClock::new(clock),
             pools,
             banned_until: [Mutex::new(None), Mutex::new(None)],
+        };
+        Self {
+            transport: SignedTransport::new(binance, timeout, clock),
         }
     }
 
     pub fn api_key_prefix(&self) -> String {
-        self.credentials.api_key().chars().take(4).collect()
+        let credentials = &self.transport.protocol().credentials;
+        credentials.api_key().chars().take(4).collect()
     }
 
     /// The last measured offset, if any.
     pub fn offset(&self) -> Option<ClockOffset> {
-        self.time.offset()
+        self.transport.offset()
     }
 
     /// The server's count for a pool in the current minute, as last reported.
     pub fn reported_weight(&self, pool: Pool) -> Option<u32> {
-        let minute = self.server_now() / 60_000;
-        match *self.pools[pool.index()].reported.lock().expect("pool lock") {
-            Some((m, used)) if m == minute => Some(used),
-            _ => None,
-        }
+        self.transport
+            .protocol()
+            .reported_weight(pool, self.server_now())
     }
 
     /// The local clock (the engine's time domain).
     pub fn local_now(&self) -> crate::time::Timestamp {
-        self.time.local_now()
+        self.transport.local_now()
     }
 
     /// Local time corrected by the measured offset, in server milliseconds.
     pub fn server_now(&self) -> i64 {
-        self.time.server_now_ms()
+        self.transport.server_now_ms()
     }
 
     /// Measures the offset: `serverTime − (t_send + t_recv)/2`.
     pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
-        let probe = self.time.probe();
-        let body = self.send_once(&SERVER_TIME, &[]).await?;
-        let answered = self.time.answered(probe);
-        let server = parse::server_time(&body)?;
-        let offset = self.time.record(answered, server);
-        if offset.offset_ms.abs() > 1_000 {
-            tracing::warn!(offset_ms = offset.offset_ms, "the local clock is more than 1 s off Binance's; timestamps are corrected, but fix NTP");
-        }
-        Ok(offset)
-    }
-
-    async fn ensure_clock(&self) -> Result<(), VenueError> {
-        if !self.time.is_fresh() {
-            self.sync_clock().await?;
-        }
-        Ok(())
+        self.transport.sync_clock().await
     }
 
     /// Calls an endpoint: budget, sign, send, read the weight headers, map errors. A -1021
@@ -271,29 +259,22 @@ impl HttpClient {
         endpoint: &Endpoint,
         params: &[(&str, String)],
     ) -> Result<String, VenueError> {
-        if endpoint.signed {
-            self.ensure_clock().await?;
-        }
-        match self.send_once(endpoint, params).await {
-            Err(Resync) if endpoint.signed => {
-                tracing::warn!(path = endpoint.path, "Binance rejected the timestamp (-1021); measuring the clock offset again and retrying once");
-                self.sync_clock().await?;
-                self.send_once(endpoint, params).await.map_err(Into::into)
-            }
-            other => other.map_err(Into::into),
+        self.transport.call(endpoint, &params).await
+    }
+}
+
+impl Binance {
+    fn reported_weight(&self, pool: Pool, server_now_ms: i64) -> Option<u32> {
+        let minute = server_now_ms / 60_000;
+        match *self.pools[pool.index()].reported.lock().expect("pool lock") {
+            Some((m, used)) if m == minute => Some(used),
+            _ => None,
         }
     }
 
-    async fn send_once(
-        &self,
-        endpoint: &Endpoint,
-        params: &[(&str, String)],
-    ) -> Result<String, CallError> {
-        self.admit(endpoint).await?;
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| VenueError::Unreachable { detail: e.clone() })?;
+    /// The signed query: the parameters, then `recvWindow`, `timestamp` and the signature
+    /// over everything before it.
+    fn query(&self, endpoint: &Endpoint, params: &[(&str, String)], server_now_ms: i64) -> String {
         let mut query = params
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
@@ -304,81 +285,50 @@ impl HttpClient {
                 query.push('&');
             }
             query.push_str(&format!(
-                "recvWindow={}&timestamp={}",
+                "recvWindow={}&timestamp={server_now_ms}",
                 self.settings.recv_window.as_millis(),
-                self.server_now()
             ));
             let signature = self.credentials.sign(&query);
             query.push_str("&signature=");
             query.push_str(&signature);
         }
-        let base = match endpoint.host {
-            Host::Futures => &self.settings.futures_url,
-            Host::Spot => &self.settings.spot_url,
-        };
-        let url = if query.is_empty() {
-            format!("{base}{}", endpoint.path)
-        } else {
-            format!("{base}{}?{query}", endpoint.path)
-        };
-        let request = match endpoint.method {
-            Method::Get => client.get(&url),
-            Method::Post => client.post(&url),
-        };
-        let response = request
-            .header("X-MBX-APIKEY", self.credentials.api_key())
-            .send()
-            .await
-            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        self.record_weights(endpoint, &headers);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
-        tracing::debug!(path = endpoint.path, status, "binance answered");
-        if (200..300).contains(&status) {
-            return Ok(body);
+        query
+    }
+}
+
+fn until_next_minute(server_now_ms: i64) -> Duration {
+    let into = server_now_ms.rem_euclid(60_000);
+    Duration::from_millis((60_000 - into) as u64 + 500)
+}
+
+impl Protocol for Binance {
+    type Endpoint = Endpoint;
+    type Payload<'a> = &'a [(&'a str, String)];
+    type Reply = String;
+
+    const VENUE: &'static str = "binance";
+    const CLOCK_CODE: &'static str = "-1021";
+    const SKEW_WARNING_MS: i64 = 1_000;
+
+    fn info(endpoint: &Endpoint) -> CallInfo {
+        CallInfo {
+            path: endpoint.path,
+            signed: endpoint.signed,
+            effect: endpoint.effect,
         }
-        let retry_after = retry_after(&headers);
-        match status {
-            429 => {
-                let wait = retry_after.unwrap_or_else(|| self.until_next_minute());
-                *self.pools[endpoint.pool.index()]
-                    .paused_until
-                    .lock()
-                    .expect("pool lock") = Some(Instant::now() + wait);
-                tracing::warn!(
-                    path = endpoint.path,
-                    ?wait,
-                    "Binance answered 429 (too many requests); pausing this weight pool"
-                );
-            }
-            418 => {
-                let wait = retry_after.unwrap_or(Duration::from_secs(120));
-                *self.banned_until[endpoint.host as usize]
-                    .lock()
-                    .expect("ban lock") = Some(Instant::now() + wait);
-                tracing::error!(host = ?endpoint.host, ?wait, alert = true,
-                    "ALERT: Binance has banned this IP (HTTP 418); no call goes to that host until the ban ends");
-            }
-            _ => {}
-        }
-        if error::ApiError::parse(&body).is_some_and(|e| e.code == INVALID_TIMESTAMP) {
-            return Err(Resync);
-        }
-        Err(CallError::Venue(error::from_status(
-            status,
-            &body,
-            endpoint.effect,
-            retry_after,
-        )))
     }
 
-    /// Refuses or waits, before anything is sent, when a ban, a 429 pause, the server's count
-    /// or the local quota says so.
-    async fn admit(&self, endpoint: &Endpoint) -> Result<(), VenueError> {
+    fn server_time() -> (Endpoint, Self::Payload<'static>) {
+        (SERVER_TIME, &[])
+    }
+
+    fn server_time_ms(reply: &String) -> Result<i64, VenueError> {
+        parse::server_time(reply)
+    }
+
+    /// Refuses before anything is sent when a ban, a 429 pause or the server's count says
+    /// so; otherwise the pool's quota, by the endpoint's weight.
+    fn gate(&self, endpoint: &Endpoint, server_now_ms: i64) -> Result<Gate<'_>, VenueError> {
         let now = Instant::now();
         let blocked = |until: &Mutex<Option<Instant>>| {
             until
@@ -399,29 +349,46 @@ impl HttpClient {
             });
         }
         let ceiling = endpoint.pool.limit_per_minute() * HEADER_CEILING_PERCENT / 100;
-        if let Some(used) = self.reported_weight(endpoint.pool) {
+        if let Some(used) = self.reported_weight(endpoint.pool, server_now_ms) {
             if used + endpoint.weight > ceiling {
                 tracing::warn!(path = endpoint.path, used, ceiling, "the server reports this weight pool nearly spent; holding calls until the next minute");
                 return Err(VenueError::RateLimited {
-                    retry_after: Some(self.until_next_minute()),
+                    retry_after: Some(until_next_minute(server_now_ms)),
                 });
             }
         }
-        match tokio::time::timeout(
-            MAX_LOCAL_WAIT,
-            pool.limiter.until_n_ready(nonzero(endpoint.weight)),
-        )
-        .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(VenueError::RateLimited {
-                retry_after: Some(MAX_LOCAL_WAIT),
-            }),
-        }
+        Ok(Gate {
+            limiter: &pool.limiter,
+            cost: nonzero(endpoint.weight),
+        })
     }
 
-    fn record_weights(&self, endpoint: &Endpoint, headers: &HeaderMap) {
-        let minute = self.server_now() / 60_000;
+    fn build(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &Endpoint,
+        params: &Self::Payload<'_>,
+        server_now_ms: i64,
+    ) -> reqwest::RequestBuilder {
+        let query = self.query(endpoint, params, server_now_ms);
+        let base = match endpoint.host {
+            Host::Futures => &self.settings.futures_url,
+            Host::Spot => &self.settings.spot_url,
+        };
+        let url = if query.is_empty() {
+            format!("{base}{}", endpoint.path)
+        } else {
+            format!("{base}{}?{query}", endpoint.path)
+        };
+        let request = match endpoint.method {
+            Method::Get => client.get(&url),
+            Method::Post => client.post(&url),
+        };
+        request.header("X-MBX-APIKEY", self.credentials.api_key())
+    }
+
+    fn read_limits(&self, endpoint: &Endpoint, headers: &HeaderMap, server_now_ms: i64) {
+        let minute = server_now_ms / 60_000;
         let pools: &[Pool] = match endpoint.host {
             Host::Futures => &[Pool::FuturesIp],
             Host::Spot if endpoint.path.starts_with("/sapi") => &[Pool::SapiIp, Pool::SapiUid],
@@ -439,34 +406,54 @@ impl HttpClient {
         }
     }
 
-    fn until_next_minute(&self) -> Duration {
-        let into = self.server_now().rem_euclid(60_000);
-        Duration::from_millis((60_000 - into) as u64 + 500)
-    }
-}
-
-/// A call's failure, with the one case `call` handles itself kept apart.
-enum CallError {
-    Venue(VenueError),
-    /// -1021: resync the clock and try once more.
-    Resync,
-}
-use CallError::Resync;
-
-impl From<VenueError> for CallError {
-    fn from(error: VenueError) -> Self {
-        CallError::Venue(error)
-    }
-}
-
-impl From<CallError> for VenueError {
-    fn from(error: CallError) -> Self {
-        match error {
-            CallError::Venue(e) => e,
-            CallError::Resync => VenueError::Unreachable {
-                detail: "-1021: timestamp outside recvWindow even after resyncing the clock".into(),
-            },
+    fn interpret(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        headers: &HeaderMap,
+        body: String,
+        server_now_ms: i64,
+    ) -> Result<String, Refusal> {
+        if (200..300).contains(&status) {
+            return Ok(body);
         }
+        let retry_after = retry_after(headers);
+        match status {
+            429 => {
+                let wait = retry_after.unwrap_or_else(|| until_next_minute(server_now_ms));
+                *self.pools[endpoint.pool.index()]
+                    .paused_until
+                    .lock()
+                    .expect("pool lock") = Some(Instant::now() + wait);
+                tracing::warn!(
+                    path = endpoint.path,
+                    ?wait,
+                    "Binance answered 429 (too many requests); pausing this weight pool"
+                );
+            }
+            418 => {
+                let wait = retry_after.unwrap_or(Duration::from_secs(120));
+                *self.banned_until[endpoint.host as usize]
+                    .lock()
+                    .expect("ban lock") = Some(Instant::now() + wait);
+                tracing::error!(host = ?endpoint.host, ?wait, alert = true,
+                    "ALERT: Binance has banned this IP (HTTP 418); no call goes to that host until the ban ends");
+            }
+            _ => {}
+        }
+        if let Some(api) = error::ApiError::parse(&body).filter(|e| e.code == INVALID_TIMESTAMP) {
+            return Err(Refusal::ClockRejected(api.msg));
+        }
+        Err(Refusal::Venue(error::from_status(
+            status,
+            &body,
+            endpoint.effect,
+            retry_after,
+        )))
+    }
+
+    fn transport_error(error: &reqwest::Error, effect: Effect) -> VenueError {
+        error::from_transport(error, effect)
     }
 }
 

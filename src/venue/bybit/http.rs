@@ -9,8 +9,8 @@
 //! missing, as pybit does); an HTTP 403 ("access too frequent") stops every call to the host
 //! for the 10 minutes Bybit asks for.
 //!
-//! (Venue-neutral parts — the clock-offset estimate and a governor pool held by a server-reported
-//! count — have twins in the Binance adapter; see the report for the extraction.)
+//! The send / clock-resync / retry-once skeleton is `venue::common::signed`; this file is
+//! Bybit's `Protocol` in it.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,8 +26,9 @@ use super::error::{self, Effect};
 use super::parse::{self, Reply};
 use crate::clock::Clock;
 pub use crate::venue::common::clock_offset::ClockOffset;
-use crate::venue::common::clock_offset::ServerClock;
-use crate::venue::common::transport::{self, encode};
+pub use crate::venue::common::signed::MAX_LOCAL_WAIT;
+use crate::venue::common::signed::{CallInfo, Gate, Protocol, Refusal, SignedTransport};
+use crate::venue::common::transport::encode;
 use crate::venue::VenueError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +114,6 @@ pub const ENDPOINTS: [Endpoint; 9] = [
     TRANSFER,
 ];
 
-/// Wait this long for the local governor before giving up on a call.
-const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
 /// pybit's wait after a 10006 without a reset header.
 const DEFAULT_10006_WAIT: Duration = Duration::from_secs(2);
 
@@ -139,16 +138,20 @@ struct Budget {
     reported: Mutex<Option<LimitStatus>>,
 }
 
-pub struct HttpClient {
-    client: Result<reqwest::Client, String>,
+/// Bybit's part of a signed call: header signing over the exact query or body, per-endpoint
+/// budgets, the envelope's `retCode`, 10006 and HTTP 403.
+pub struct Bybit {
     settings: HttpSettings,
     credentials: Credentials,
-    time: ServerClock,
     budgets: HashMap<&'static str, Budget>,
     /// Public endpoints share the IP pool.
     ip_pool: DefaultDirectRateLimiter,
     /// After an HTTP 403: nothing goes to the host before this instant.
     banned_until: Mutex<Option<Instant>>,
+}
+
+pub struct HttpClient {
+    transport: SignedTransport<Bybit>,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -170,11 +173,11 @@ impl HttpClient {
     /// then up to two sends (a 10002 resync retries once), each accepted until `recv_window`
     /// after its timestamp and answered within the request timeout.
     pub fn may_still_act_for(&self) -> Duration {
-        MAX_LOCAL_WAIT + (self.settings.timeout + self.settings.recv_window) * 2
+        let settings = &self.bybit().settings;
+        MAX_LOCAL_WAIT + (settings.timeout + settings.recv_window) * 2
     }
 
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
-        let client = transport::http_client(settings.timeout);
         let budgets = ENDPOINTS
             .iter()
             .filter_map(|e| match e.limit {
@@ -189,70 +192,59 @@ impl HttpClient {
                 Limit::Ip => None,
             })
             .collect();
-        Self {
-            client,
+        let timeout = settings.timeout;
+        let bybit = Bybit {
             settings,
             credentials,
-            time: ServerClock::new(clock),
             budgets,
             ip_pool: RateLimiter::direct(quota(600, Duration::from_secs(5))),
             banned_until: Mutex::new(None),
+        };
+        Self {
+            transport: SignedTransport::new(bybit, timeout, clock),
         }
     }
 
+    fn bybit(&self) -> &Bybit {
+        self.transport.protocol()
+    }
+
     pub fn api_key_prefix(&self) -> String {
-        self.credentials.api_key().chars().take(4).collect()
+        self.bybit().credentials.api_key().chars().take(4).collect()
     }
 
     pub fn base_url(&self) -> &str {
-        &self.settings.base_url
+        &self.bybit().settings.base_url
     }
 
     pub fn offset(&self) -> Option<ClockOffset> {
-        self.time.offset()
+        self.transport.offset()
     }
 
     /// The server's last reported count for an endpoint.
     pub fn reported(&self, endpoint: &Endpoint) -> Option<LimitStatus> {
-        self.budgets
+        self.bybit()
+            .budgets
             .get(endpoint.path)
             .and_then(|b| *b.reported.lock().expect("budget lock"))
     }
 
     pub fn local_now(&self) -> crate::time::Timestamp {
-        self.time.local_now()
+        self.transport.local_now()
     }
 
     /// Local time corrected by the measured offset, in server milliseconds.
     pub fn server_now(&self) -> i64 {
-        self.time.server_now_ms()
+        self.transport.server_now_ms()
     }
 
     pub fn offset_ms(&self) -> i64 {
-        self.time.offset_ms()
+        self.transport.offset_ms()
     }
 
     /// Measures the offset: `server − (t_send + t_recv) / 2`.
     pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
-        let probe = self.time.probe();
-        let reply = self.send_once(&SERVER_TIME, &Payload::Query(&[])).await?;
-        let answered = self.time.answered(probe);
-        let server = parse::server_time_ms(&reply)?;
-        let offset = self.time.record(answered, server);
-        if offset.offset_ms.abs() > 1_000 {
-            tracing::warn!(
-                offset_ms = offset.offset_ms,
-                "the local clock is more than 1 s off Bybit's; timestamps are corrected, but fix NTP"
-            );
-        }
-        Ok(offset)
-    }
-
-    async fn ensure_clock(&self) -> Result<(), VenueError> {
-        if !self.time.is_fresh() {
-            self.sync_clock().await?;
-        }
-        Ok(())
+        self.transport.sync_clock().await
     }
 
     /// Calls an endpoint: budget, sign, send, read the limit headers, check the envelope, map
@@ -263,29 +255,84 @@ impl HttpClient {
         endpoint: &Endpoint,
         payload: Payload<'_>,
     ) -> Result<Reply, VenueError> {
-        if endpoint.signed {
-            self.ensure_clock().await?;
+        self.transport.call(endpoint, &payload).await
+    }
+}
+
+impl Bybit {
+    fn hold(&self, endpoint: &Endpoint, wait: Duration) {
+        if let Some(budget) = self.budgets.get(endpoint.path) {
+            *budget.held_until.lock().expect("budget lock") = Some(Instant::now() + wait);
         }
-        match self.send_once(endpoint, &payload).await {
-            Err(CallError::Resync(message)) if endpoint.signed => {
-                tracing::warn!(path = endpoint.path, %message, "Bybit rejected the timestamp (10002); measuring the clock offset again and retrying once");
-                self.sync_clock().await?;
-                self.send_once(endpoint, &payload).await.map_err(Into::into)
-            }
-            other => other.map_err(Into::into),
+    }
+}
+
+/// How long until `X-Bapi-Limit-Reset-Timestamp` (server ms), at most a minute.
+fn reset_wait(headers: &HeaderMap, server_now_ms: i64) -> Option<Duration> {
+    let reset = header_i64(headers, "x-bapi-limit-reset-timestamp")?;
+    let wait = (reset - server_now_ms).clamp(0, 60_000);
+    Some(Duration::from_millis(wait as u64))
+}
+
+impl Protocol for Bybit {
+    type Endpoint = Endpoint;
+    type Payload<'a> = Payload<'a>;
+    type Reply = Reply;
+
+    const VENUE: &'static str = "bybit";
+    const CLOCK_CODE: &'static str = "10002";
+    const SKEW_WARNING_MS: i64 = 1_000;
+
+    fn info(endpoint: &Endpoint) -> CallInfo {
+        CallInfo {
+            path: endpoint.path,
+            signed: endpoint.signed,
+            effect: endpoint.effect,
         }
     }
 
-    async fn send_once(
+    fn server_time() -> (Endpoint, Payload<'static>) {
+        (SERVER_TIME, Payload::Query(&[]))
+    }
+
+    fn server_time_ms(reply: &Reply) -> Result<i64, VenueError> {
+        parse::server_time_ms(reply)
+    }
+
+    /// Refuses before anything is sent when a ban or a hold says so; otherwise the
+    /// endpoint's quota (public endpoints share the IP pool).
+    fn gate(&self, endpoint: &Endpoint, _server_now_ms: i64) -> Result<Gate<'_>, VenueError> {
+        let now = Instant::now();
+        let remaining = |until: &Mutex<Option<Instant>>| {
+            until
+                .lock()
+                .expect("hold lock")
+                .filter(|t| *t > now)
+                .map(|t| t - now)
+        };
+        if let Some(wait) = remaining(&self.banned_until) {
+            return Err(VenueError::RateLimited {
+                retry_after: Some(wait),
+            });
+        }
+        match self.budgets.get(endpoint.path) {
+            Some(budget) => match remaining(&budget.held_until) {
+                Some(wait) => Err(VenueError::RateLimited {
+                    retry_after: Some(wait),
+                }),
+                None => Ok(Gate::one(&budget.limiter)),
+            },
+            None => Ok(Gate::one(&self.ip_pool)),
+        }
+    }
+
+    fn build(
         &self,
+        client: &reqwest::Client,
         endpoint: &Endpoint,
         payload: &Payload<'_>,
-    ) -> Result<Reply, CallError> {
-        self.admit(endpoint).await?;
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| VenueError::Unreachable { detail: e.clone() })?;
+        server_now_ms: i64,
+    ) -> reqwest::RequestBuilder {
         let (query, body) = match payload {
             Payload::Query(params) => (
                 params
@@ -310,30 +357,58 @@ impl HttpClient {
                 .body(body.unwrap_or("{}").to_string()),
         };
         if endpoint.signed {
-            let timestamp = self.server_now();
             let recv_window = self.settings.recv_window.as_millis();
             // Sign exactly the bytes that are sent: the query as written into the URL, or the
             // body string itself.
             let signed = body.unwrap_or(&query);
-            let signature = self.credentials.sign(timestamp, recv_window, signed);
+            let signature = self.credentials.sign(server_now_ms, recv_window, signed);
             request = request
                 .header("X-BAPI-API-KEY", self.credentials.api_key())
-                .header("X-BAPI-TIMESTAMP", timestamp.to_string())
+                .header("X-BAPI-TIMESTAMP", server_now_ms.to_string())
                 .header("X-BAPI-RECV-WINDOW", recv_window.to_string())
                 .header("X-BAPI-SIGN", signature);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        self.record_limit(endpoint, &headers);
-        let text = response
-            .text()
-            .await
-            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
-        tracing::debug!(path = endpoint.path, status, "bybit answered");
+        request
+    }
+
+    /// Records the server's count; when it says nothing is left, holds the endpoint until the
+    /// reset (or for one window when the reset is already past).
+    fn read_limits(&self, endpoint: &Endpoint, headers: &HeaderMap, server_now_ms: i64) {
+        let (Some(budget), Limit::Uid { window, .. }) =
+            (self.budgets.get(endpoint.path), endpoint.limit)
+        else {
+            return;
+        };
+        let Some(remaining) = header_i64(headers, "x-bapi-limit-status") else {
+            return;
+        };
+        let status = LimitStatus {
+            remaining: remaining.clamp(0, u32::MAX as i64) as u32,
+            limit: header_i64(headers, "x-bapi-limit").map(|l| l.clamp(0, u32::MAX as i64) as u32),
+            reset_ms: header_i64(headers, "x-bapi-limit-reset-timestamp"),
+        };
+        *budget.reported.lock().expect("budget lock") = Some(status);
+        if status.remaining == 0 {
+            let wait = reset_wait(headers, server_now_ms)
+                .filter(|w| !w.is_zero())
+                .unwrap_or(window);
+            tracing::warn!(
+                path = endpoint.path,
+                ?wait,
+                "Bybit reports this endpoint's limit spent; holding calls until it resets"
+            );
+            self.hold(endpoint, wait);
+        }
+    }
+
+    fn interpret(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        headers: &HeaderMap,
+        text: String,
+        server_now_ms: i64,
+    ) -> Result<Reply, Refusal> {
         if status == 403 {
             *self.banned_until.lock().expect("ban lock") = Some(Instant::now() + error::IP_BAN);
             tracing::error!(path = endpoint.path, body = %error::short(&text), alert = true,
@@ -355,11 +430,10 @@ impl HttpClient {
             Err(_) => return Err(error::from_status(status, &text, endpoint.effect).into()),
         };
         if envelope.ret_code == error::INVALID_TIMESTAMP {
-            return Err(CallError::Resync(envelope.ret_msg));
+            return Err(Refusal::ClockRejected(envelope.ret_msg));
         }
         if envelope.ret_code == error::TOO_MANY_VISITS {
-            let wait = self
-                .reset_wait(&headers)
+            let wait = reset_wait(headers, server_now_ms)
                 .filter(|w| !w.is_zero())
                 .unwrap_or(DEFAULT_10006_WAIT);
             self.hold(endpoint, wait);
@@ -382,101 +456,22 @@ impl HttpClient {
             return Err(error::from_status(status, &text, endpoint.effect).into());
         }
         let time_ms = envelope.time.as_ref().and_then(|t| t.integer("time").ok());
-        let result = match envelope.result {
-            Some(result) if result.get().trim_start().starts_with('{') => result,
+        match envelope.result {
+            Some(result) if result.get().trim_start().starts_with('{') => Ok(Reply {
+                body: text,
+                result,
+                time_ms,
+            }),
             _ => {
                 let detail = "the envelope has no result object";
-                return Err(match endpoint.effect {
+                Err(match endpoint.effect {
                     Effect::MovesMoney => VenueError::OutcomeUnknown {
                         detail: detail.into(),
                     },
                     Effect::Read => parse::malformed(detail, &text),
                 }
-                .into());
+                .into())
             }
-        };
-        Ok(Reply {
-            body: text,
-            result,
-            time_ms,
-        })
-    }
-
-    /// Refuses or waits before anything is sent when a ban, a hold or the local quota says so.
-    async fn admit(&self, endpoint: &Endpoint) -> Result<(), VenueError> {
-        let now = Instant::now();
-        let remaining = |until: &Mutex<Option<Instant>>| {
-            until
-                .lock()
-                .expect("hold lock")
-                .filter(|t| *t > now)
-                .map(|t| t - now)
-        };
-        if let Some(wait) = remaining(&self.banned_until) {
-            return Err(VenueError::RateLimited {
-                retry_after: Some(wait),
-            });
-        }
-        let limiter = match self.budgets.get(endpoint.path) {
-            Some(budget) => {
-                if let Some(wait) = remaining(&budget.held_until) {
-                    return Err(VenueError::RateLimited {
-                        retry_after: Some(wait),
-                    });
-                }
-                &budget.limiter
-            }
-            None => &self.ip_pool,
-        };
-        match tokio::time::timeout(MAX_LOCAL_WAIT, limiter.until_ready()).await {
-            Ok(()) => Ok(()),
-            Err(_) => Err(VenueError::RateLimited {
-                retry_after: Some(MAX_LOCAL_WAIT),
-            }),
-        }
-    }
-
-    fn hold(&self, endpoint: &Endpoint, wait: Duration) {
-        if let Some(budget) = self.budgets.get(endpoint.path) {
-            *budget.held_until.lock().expect("budget lock") = Some(Instant::now() + wait);
-        }
-    }
-
-    /// How long until `X-Bapi-Limit-Reset-Timestamp` (server ms), at most a minute.
-    fn reset_wait(&self, headers: &HeaderMap) -> Option<Duration> {
-        let reset = header_i64(headers, "x-bapi-limit-reset-timestamp")?;
-        let wait = (reset - self.server_now()).clamp(0, 60_000);
-        Some(Duration::from_millis(wait as u64))
-    }
-
-    /// Records the server's count; when it says nothing is left, holds the endpoint until the
-    /// reset (or for one window when the reset is already past).
-    fn record_limit(&self, endpoint: &Endpoint, headers: &HeaderMap) {
-        let (Some(budget), Limit::Uid { window, .. }) =
-            (self.budgets.get(endpoint.path), endpoint.limit)
-        else {
-            return;
-        };
-        let Some(remaining) = header_i64(headers, "x-bapi-limit-status") else {
-            return;
-        };
-        let status = LimitStatus {
-            remaining: remaining.clamp(0, u32::MAX as i64) as u32,
-            limit: header_i64(headers, "x-bapi-limit").map(|l| l.clamp(0, u32::MAX as i64) as u32),
-            reset_ms: header_i64(headers, "x-bapi-limit-reset-timestamp"),
-        };
-        *budget.reported.lock().expect("budget lock") = Some(status);
-        if status.remaining == 0 {
-            let wait = self
-                .reset_wait(headers)
-                .filter(|w| !w.is_zero())
-                .unwrap_or(window);
-            tracing::warn!(
-                path = endpoint.path,
-                ?wait,
-                "Bybit reports this endpoint's limit spent; holding calls until it resets"
-            );
-            self.hold(endpoint, wait);
         }
     }
 }
@@ -486,30 +481,6 @@ fn header_i64(headers: &HeaderMap, name: &str) -> Option<i64> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
-}
-
-/// A call's failure, with the one case `call` handles itself kept apart.
-enum CallError {
-    Venue(VenueError),
-    /// 10002: resync the clock and try once more.
-    Resync(String),
-}
-
-impl From<VenueError> for CallError {
-    fn from(error: VenueError) -> Self {
-        CallError::Venue(error)
-    }
-}
-
-impl From<CallError> for VenueError {
-    fn from(error: CallError) -> Self {
-        match error {
-            CallError::Venue(e) => e,
-            CallError::Resync(message) => VenueError::Unreachable {
-                detail: format!("10002 even after resyncing the clock: {message}"),
-            },
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,14 +14,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::HeaderMap;
 
 use super::credential::Credentials;
 use super::error::{self, Effect, Status};
 use super::{parse, signing};
 use crate::clock::Clock;
 pub use crate::venue::common::clock_offset::ClockOffset;
-use crate::venue::common::clock_offset::ServerClock;
-use crate::venue::common::transport::{self, retry_after};
+pub use crate::venue::common::signed::MAX_LOCAL_WAIT;
+use crate::venue::common::signed::{CallInfo, Gate, Protocol, Refusal, SignedTransport};
+use crate::venue::common::transport::retry_after;
 use crate::venue::VenueError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +94,6 @@ pub const ALL: [Endpoint; 9] = [
     TRANSFER,
 ];
 
-/// Wait this long for the local budget before giving up on a call.
-const MAX_LOCAL_WAIT: Duration = Duration::from_secs(2);
 /// OKX rejects timestamps more than 30 s off; warn well before.
 const SKEW_WARNING_MS: i64 = 5_000;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -134,12 +134,23 @@ impl Budget {
     }
 }
 
-pub struct HttpClient {
-    client: Result<reqwest::Client, String>,
+/// What an OKX request carries: the exact query string (signed as sent) and the exact JSON
+/// text of a POST.
+pub struct Request<'a> {
+    pub query: &'a str,
+    pub body: Option<&'a str>,
+}
+
+/// OKX's part of a signed call: the prehash over timestamp, method, path and body, the
+/// passphrase and demo headers, per-endpoint budgets, `code` 50011 / 58102 and 50102.
+pub struct Okx {
     settings: HttpSettings,
     credentials: Credentials,
-    time: ServerClock,
     budgets: Vec<Budget>,
+}
+
+pub struct HttpClient {
+    transport: SignedTransport<Okx>,
 }
 
 impl HttpClient {
@@ -152,59 +163,45 @@ impl HttpClient {
 
     /// The longest one call can take here: two sends, each after the local budget wait.
     pub fn attempt_span(&self) -> Duration {
-        (MAX_LOCAL_WAIT + self.settings.timeout) * 2
+        (MAX_LOCAL_WAIT + self.settings().timeout) * 2
     }
 
     pub fn new(settings: HttpSettings, credentials: Credentials, clock: Clock) -> Self {
-        let client = transport::http_client(settings.timeout);
-        Self {
-            client,
+        let timeout = settings.timeout;
+        let okx = Okx {
             budgets: ALL.iter().map(Budget::for_endpoint).collect(),
             settings,
             credentials,
-            time: ServerClock::new(clock),
+        };
+        Self {
+            transport: SignedTransport::new(okx, timeout, clock),
         }
     }
 
     pub fn settings(&self) -> &HttpSettings {
-        &self.settings
+        &self.transport.protocol().settings
     }
 
     pub fn key_prefix(&self) -> String {
-        self.credentials.key_prefix()
+        self.transport.protocol().credentials.key_prefix()
     }
 
     pub fn offset(&self) -> Option<ClockOffset> {
-        self.time.offset()
+        self.transport.offset()
     }
 
     pub fn local_now(&self) -> crate::time::Timestamp {
-        self.time.local_now()
+        self.transport.local_now()
     }
 
     /// Local time corrected by the measured offset.
     pub fn server_now(&self) -> crate::time::Timestamp {
-        crate::time::Timestamp(self.time.server_now_ms())
+        crate::time::Timestamp(self.transport.server_now_ms())
     }
 
     /// Measures the offset from `GET /api/v5/public/time`: `ts − (t_send + t_recv)/2`.
     pub async fn sync_clock(&self) -> Result<ClockOffset, VenueError> {
-        let probe = self.time.probe();
-        let body = self.send_once(&SERVER_TIME, "", None).await?;
-        let answered = self.time.answered(probe);
-        let server = parse::server_time(&body)?;
-        let offset = self.time.record(answered, server);
-        if offset.offset_ms.abs() > SKEW_WARNING_MS {
-            tracing::warn!(offset_ms = offset.offset_ms, "the local clock is more than 5 s off OKX's (OKX refuses 30 s); timestamps are corrected, but fix NTP");
-        }
-        Ok(offset)
-    }
-
-    async fn ensure_clock(&self) -> Result<(), VenueError> {
-        if !self.time.is_fresh() {
-            self.sync_clock().await?;
-        }
-        Ok(())
+        self.transport.sync_clock().await
     }
 
     /// Calls an endpoint and returns the body of a `code: "0"` answer. `query` is the exact
@@ -215,110 +212,13 @@ impl HttpClient {
         query: &str,
         body: Option<&str>,
     ) -> Result<String, VenueError> {
-        if endpoint.private {
-            self.ensure_clock().await?;
-        }
-        match self.send_once(endpoint, query, body).await {
-            Err(Sent::Resync) => {
-                tracing::warn!(path = endpoint.path, "OKX refused the timestamp (50102); measuring the clock offset again and retrying once");
-                self.sync_clock().await?;
-                self.send_once(endpoint, query, body)
-                    .await
-                    .map_err(Into::into)
-            }
-            other => other.map_err(Into::into),
-        }
-    }
-
-    async fn send_once(
-        &self,
-        endpoint: &Endpoint,
-        query: &str,
-        body: Option<&str>,
-    ) -> Result<String, Sent> {
-        let budget = self.budget(endpoint);
-        self.admit(endpoint, budget).await?;
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| VenueError::Unreachable { detail: e.clone() })?;
-        // Built once, used for both signing and sending (okx.md §8.3).
-        let path_and_query = if query.is_empty() {
-            endpoint.path.to_string()
-        } else {
-            format!("{}?{query}", endpoint.path)
-        };
-        let url = format!("{}{path_and_query}", self.settings.base_url);
-        let mut request = match endpoint.method {
-            Method::Get => client.get(&url),
-            Method::Post => client
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .body(body.unwrap_or("").to_string()),
-        };
-        if endpoint.private {
-            let timestamp = signing::iso_timestamp(self.server_now());
-            let prehash = signing::prehash(
-                &timestamp,
-                endpoint.method.as_str(),
-                &path_and_query,
-                body.unwrap_or(""),
-            );
-            request = request
-                .header("OK-ACCESS-KEY", self.credentials.api_key())
-                .header("OK-ACCESS-SIGN", self.credentials.sign(&prehash))
-                .header("OK-ACCESS-TIMESTAMP", timestamp)
-                .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase());
-        }
-        if self.settings.demo {
-            request = request.header("x-simulated-trading", "1");
-        }
-        let response = request
-            .send()
+        self.transport
+            .call(endpoint, &Request { query, body })
             .await
-            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| error::from_transport(&e, endpoint.effect))?;
-        tracing::debug!(path = endpoint.path, status, "okx answered");
-        let code = Status::parse(&text).map(|s| s.code);
-        if (200..300).contains(&status) && code.as_deref() == Some(error::OK) {
-            budget.paused.lock().expect("budget lock").1 = FIRST_BACKOFF;
-            return Ok(text);
-        }
-        let retry_after = retry_after(&headers);
-        match code.as_deref() {
-            Some(error::TIMESTAMP_EXPIRED) if endpoint.private => return Err(Sent::Resync),
-            Some(error::RATE_LIMITED | error::TRANSFER_RATE_LIMITED) => {
-                let wait = self.pause(budget, retry_after);
-                tracing::warn!(
-                    path = endpoint.path,
-                    ?wait,
-                    "OKX answered 50011 (rate limit); pausing this endpoint"
-                );
-                return Err(Sent::Venue(VenueError::RateLimited {
-                    retry_after: Some(wait),
-                }));
-            }
-            None if status == 429 => {
-                let wait = self.pause(budget, retry_after);
-                return Err(Sent::Venue(VenueError::RateLimited {
-                    retry_after: Some(wait),
-                }));
-            }
-            _ => {}
-        }
-        Err(Sent::Venue(error::from_answer(
-            status,
-            &text,
-            endpoint.effect,
-            retry_after,
-        )))
     }
+}
 
+impl Okx {
     fn budget(&self, endpoint: &Endpoint) -> &Budget {
         let index = ALL
             .iter()
@@ -335,9 +235,42 @@ impl HttpClient {
         paused.1 = (paused.1 * 2).min(MAX_BACKOFF);
         wait
     }
+}
 
-    /// Refuses while the endpoint is paused; otherwise waits for the local budget.
-    async fn admit(&self, endpoint: &Endpoint, budget: &Budget) -> Result<(), VenueError> {
+impl Protocol for Okx {
+    type Endpoint = Endpoint;
+    type Payload<'a> = Request<'a>;
+    type Reply = String;
+
+    const VENUE: &'static str = "okx";
+    const CLOCK_CODE: &'static str = "50102";
+    const SKEW_WARNING_MS: i64 = SKEW_WARNING_MS;
+
+    fn info(endpoint: &Endpoint) -> CallInfo {
+        CallInfo {
+            path: endpoint.path,
+            signed: endpoint.private,
+            effect: endpoint.effect,
+        }
+    }
+
+    fn server_time() -> (Endpoint, Request<'static>) {
+        (
+            SERVER_TIME,
+            Request {
+                query: "",
+                body: None,
+            },
+        )
+    }
+
+    fn server_time_ms(reply: &String) -> Result<i64, VenueError> {
+        parse::server_time(reply)
+    }
+
+    /// Refuses while the endpoint is paused; otherwise its own quota.
+    fn gate(&self, endpoint: &Endpoint, _server_now_ms: i64) -> Result<Gate<'_>, VenueError> {
+        let budget = self.budget(endpoint);
         let now = Instant::now();
         let paused = budget.paused.lock().expect("budget lock").0;
         if let Some(until) = paused.filter(|t| *t > now) {
@@ -345,42 +278,94 @@ impl HttpClient {
                 retry_after: Some(until - now),
             });
         }
-        match tokio::time::timeout(MAX_LOCAL_WAIT, budget.limiter.until_ready()).await {
-            Ok(()) => Ok(()),
-            Err(_) => {
+        Ok(Gate::one(&budget.limiter))
+    }
+
+    fn build(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &Endpoint,
+        request: &Request<'_>,
+        server_now_ms: i64,
+    ) -> reqwest::RequestBuilder {
+        // Built once, used for both signing and sending (okx.md §8.3).
+        let path_and_query = if request.query.is_empty() {
+            endpoint.path.to_string()
+        } else {
+            format!("{}?{}", endpoint.path, request.query)
+        };
+        let url = format!("{}{path_and_query}", self.settings.base_url);
+        let body = request.body.unwrap_or("");
+        let mut builder = match endpoint.method {
+            Method::Get => client.get(&url),
+            Method::Post => client
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+        };
+        if endpoint.private {
+            let timestamp = signing::iso_timestamp(crate::time::Timestamp(server_now_ms));
+            let prehash =
+                signing::prehash(&timestamp, endpoint.method.as_str(), &path_and_query, body);
+            builder = builder
+                .header("OK-ACCESS-KEY", self.credentials.api_key())
+                .header("OK-ACCESS-SIGN", self.credentials.sign(&prehash))
+                .header("OK-ACCESS-TIMESTAMP", timestamp)
+                .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase());
+        }
+        if self.settings.demo {
+            builder = builder.header("x-simulated-trading", "1");
+        }
+        builder
+    }
+
+    /// OKX sends no usage headers; its budget is corrected by its codes alone.
+    fn read_limits(&self, _endpoint: &Endpoint, _headers: &HeaderMap, _server_now_ms: i64) {}
+
+    fn interpret(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        headers: &HeaderMap,
+        text: String,
+        _server_now_ms: i64,
+    ) -> Result<String, Refusal> {
+        let budget = self.budget(endpoint);
+        let code = Status::parse(&text).map(|s| s.code);
+        if (200..300).contains(&status) && code.as_deref() == Some(error::OK) {
+            budget.paused.lock().expect("budget lock").1 = FIRST_BACKOFF;
+            return Ok(text);
+        }
+        let retry_after = retry_after(headers);
+        match code.as_deref() {
+            Some(error::TIMESTAMP_EXPIRED) if endpoint.private => {
+                return Err(Refusal::ClockRejected(error::short(&text)))
+            }
+            Some(error::RATE_LIMITED | error::TRANSFER_RATE_LIMITED) => {
+                let wait = self.pause(budget, retry_after);
                 tracing::warn!(
                     path = endpoint.path,
-                    "the local budget for this endpoint is spent"
+                    ?wait,
+                    "OKX answered 50011 (rate limit); pausing this endpoint"
                 );
-                Err(VenueError::RateLimited {
-                    retry_after: Some(MAX_LOCAL_WAIT),
-                })
+                return Err(Refusal::Venue(VenueError::RateLimited {
+                    retry_after: Some(wait),
+                }));
             }
+            None if status == 429 => {
+                let wait = self.pause(budget, retry_after);
+                return Err(Refusal::Venue(VenueError::RateLimited {
+                    retry_after: Some(wait),
+                }));
+            }
+            _ => {}
         }
-    }
-}
-
-/// A call's failure, with the one case `call` handles itself kept apart.
-enum Sent {
-    Venue(VenueError),
-    /// 50102: resync the clock and try once more.
-    Resync,
-}
-
-impl From<VenueError> for Sent {
-    fn from(error: VenueError) -> Self {
-        Sent::Venue(error)
-    }
-}
-
-impl From<Sent> for VenueError {
-    fn from(error: Sent) -> Self {
-        match error {
-            Sent::Venue(e) => e,
-            Sent::Resync => VenueError::Unreachable {
-                detail: "50102: timestamp refused even after measuring the clock again".into(),
-            },
-        }
+        Err(Refusal::Venue(error::from_answer(
+            status,
+            &text,
+            endpoint.effect,
+            retry_after,
+        )))
     }
 }
 
