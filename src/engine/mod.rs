@@ -84,6 +84,7 @@ pub struct AccountRunner {
     sequence: u64,
     last_zone: Option<Zone>,
     ticks_left: Option<u64>,
+    last_reconcile: Option<Timestamp>,
     blind: Blindness,
     /// When each lapsed transfer was last looked up (they are asked about once a minute).
     lapsed_looked_up: std::collections::HashMap<TransferKey, Timestamp>,
@@ -108,6 +109,8 @@ pub const BLIND_ALERT_AFTER: Duration = Duration::from_secs(60);
 /// The longest pause between attempts while a venue keeps failing. A rescue bot that backs
 /// off for longer is as good as off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The least time between two lookups of open transfers.
+const RECONCILE_MIN_GAP: Duration = Duration::from_secs(1);
 /// How often a lapsed transfer is looked up again (a late record settles it).
 const LAPSED_LOOKUP_EVERY: Duration = Duration::from_secs(60);
 
@@ -191,6 +194,7 @@ impl AccountRunner {
             sequence: 0,
             last_zone: None,
             ticks_left: None,
+            last_reconcile: None,
             blind: Blindness::default(),
             lapsed_looked_up: std::collections::HashMap::new(),
             transfers_stopped: None,
@@ -211,11 +215,16 @@ impl AccountRunner {
             if shutdown.is_triggered() {
                 break StopReason::Shutdown;
             }
-            tokio::select! {
+            // A streamed venue's news (a mark that moved) wakes the tick at once — but not
+            // while the venue is failing: then the back-off paces the attempts, not the
+            // stream's rate.
+            let listen = self.blind.consecutive_failures == 0;
+            let poll_due = tokio::select! {
                 biased;
                 _ = shutdown.wait() => break StopReason::Shutdown,
-                _ = self.clock.sleep_until(next) => {}
-            }
+                _ = self.clock.sleep_until(next) => true,
+                _ = self.venue.changed(), if listen => false,
+            };
             if let Err(reason) = self.tick().await {
                 break reason;
             }
@@ -228,6 +237,8 @@ impl AccountRunner {
             next = match self.backoff() {
                 // A failing venue is asked again later and later, not every tick forever.
                 Some(pause) => self.clock.now() + pause,
+                // A tick woken by the venue's news keeps the poll schedule.
+                None if !poll_due => next,
                 // Missed ticks are skipped, not bunched: a late tick is followed by a full
                 // interval.
                 None => (next + self.poll_interval).max(self.clock.now()),
@@ -247,7 +258,15 @@ impl AccountRunner {
     pub async fn tick(&mut self) -> Result<(), StopReason> {
         let now = self.clock.now();
         self.ledger.prune(now);
-        self.reconcile(now).await;
+        // A streamed venue may tick many times a second; lookups of open transfers go out
+        // at most once a second (the venues' history budgets are per minute).
+        if self
+            .last_reconcile
+            .is_none_or(|last| now.since(last) >= RECONCILE_MIN_GAP)
+        {
+            self.last_reconcile = Some(now);
+            self.reconcile(now).await;
+        }
         let snapshot = match self.venue.snapshot().await {
             Ok(snapshot) => snapshot,
             Err(VenueError::Closed { reason }) => return Err(StopReason::VenueClosed(reason)),
@@ -295,6 +314,14 @@ impl AccountRunner {
                 .await;
         }
         Ok(())
+    }
+
+    /// How soon the runner sees the account again: the stream's cadence while the venue
+    /// streams, the poll interval otherwise.
+    fn observation_interval(&self) -> Duration {
+        self.venue
+            .observation_interval()
+            .map_or(self.poll_interval, |every| every.min(self.poll_interval))
     }
 
     /// Older than two poll intervals (at least 10 s) means "no decision this tick".
@@ -370,7 +397,7 @@ impl AccountRunner {
             .min(cap);
         // Deterministic jitter (salt 0 under the simulator replays identically).
         let seed = self.key_salt ^ u64::from(failures).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let permille = 800 + (splitmix(seed) % 401); // 0.8 ..= 1.2
+        let permille = 800 + (crate::time::splitmix(seed) % 401); // 0.8 ..= 1.2
         let jittered = base.mul_f64(permille as f64 / 1000.0);
         Some(jittered.max(self.blind.retry_after.unwrap_or_default()))
     }
@@ -387,7 +414,7 @@ impl AccountRunner {
             rescues: self.ledger.state(now),
             now,
             volatility: self.volatility.per_sqrt_second(),
-            rescue_horizon: self.poll_interval + rules.settlement,
+            rescue_horizon: self.observation_interval() + rules.settlement,
             transfer_step: rules.step,
         };
         decide(&situation, &self.strategy, &self.caps)
@@ -903,12 +930,4 @@ fn panic_message(error: tokio::task::JoinError) -> String {
 fn sorted(mut exits: Vec<AccountExit>) -> Vec<AccountExit> {
     exits.sort_by(|a, b| a.name.cmp(&b.name));
     exits
-}
-
-/// A well-mixed 64-bit value from `x` (splitmix64), for jitter that replays identically.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

@@ -112,4 +112,12 @@ impl Venue for DryRun {
     fn may_still_act_for(&self) -> std::time::Duration {
         self.inner.may_still_act_for()
     }
+
+    async fn changed(&self) {
+        self.inner.changed().await
+    }
+
+    fn observation_interval(&self) -> Option<std::time::Duration> {
+        self.inner.observation_interval()
+    }
 }

@@ -9,6 +9,7 @@ pub mod common;
 pub mod dry_run;
 pub mod okx;
 pub mod sim;
+pub mod streaming;
 
 use std::fmt;
 use std::time::Duration;
@@ -228,6 +229,20 @@ pub trait Venue: Send + Sync {
     /// Until then plus the settlement time, a lookup that misses the transfer proves nothing.
     fn may_still_act_for(&self) -> Duration {
         Duration::ZERO
+    }
+
+    /// Returns when the venue has news that may move a decision (a streamed mark, an account
+    /// event), so the engine decides now instead of at its next poll. Venues read by polling
+    /// alone never have news.
+    async fn changed(&self) {
+        std::future::pending::<()>().await
+    }
+
+    /// How often the venue's figures refresh while they are streamed: with it the rescue
+    /// horizon is the stream's cadence plus the settlement, not the poll interval. `None`
+    /// while the figures come from polling.
+    fn observation_interval(&self) -> Option<Duration> {
+        None
     }
 }
 

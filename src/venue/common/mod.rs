@@ -7,6 +7,7 @@ pub mod credential;
 pub mod num;
 pub mod settings;
 pub mod signed;
+pub mod stream;
 pub mod transport;
 
 /// Whether `url` names this machine (`127.0.0.1`, `::1`, `localhost`): a mock or a proxy the
