@@ -102,9 +102,10 @@ pub fn build_venues(accounts: &[AccountConfig], mode: Mode) -> Venues {
             }
             VenueConfig::Binance(settings) => {
                 let clock = Clock::Wall;
-                let venue = BinanceVenue::new(settings, clock.clone());
-                tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "binance venue");
-                (for_mode(Box::new(venue), mode), clock, process_salt())
+                let venue = BinanceVenue::open(settings, clock.clone());
+                tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(),
+                    streams = settings.stream.is_some(), "binance venue");
+                (for_mode(venue, mode), clock, process_salt())
             }
             VenueConfig::Bybit(settings) => {
                 let clock = Clock::Wall;

@@ -8,6 +8,9 @@ mod mock_server;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
+use std::time::Duration;
+
+use conformance::streaming::StreamingExchange;
 use conformance::{Fault, Malformed, MockExchange, ScriptedAccount, Target};
 use marginguard::venue::Venue;
 use mock_binance::{MockBinance, Route, SECRET};
@@ -108,4 +111,60 @@ impl MockExchange for Binance {
     }
 }
 
+#[async_trait]
+impl StreamingExchange for Binance {
+    fn streaming_adapter(&self, reconcile_every: Duration) -> Box<dyn Venue> {
+        self.0.streaming_adapter(reconcile_every)
+    }
+
+    fn move_mark(&self, mark: Decimal) {
+        self.0.move_mark(mark);
+    }
+
+    fn set_rest_mark(&self, mark: Decimal) {
+        self.0.with(|s| s.mark = mark);
+    }
+
+    fn stall_streams(&self, stalled: bool) {
+        self.0.stall_streams(stalled);
+    }
+
+    fn drop_streams(&self) {
+        self.0.drop_streams();
+    }
+
+    fn refuse_stream_connections(&self, count: u32) {
+        self.0.refuse_stream_connections(count);
+    }
+
+    fn send_raw(&self, text: &str) {
+        self.0.send_garbage(text);
+    }
+
+    fn broken_mark_frames(&self, mark: Decimal) -> Vec<String> {
+        let good = self.0.with(|s| {
+            s.mark = mark;
+            let frame = mock_binance::ws::mark_frame(s);
+            s.mark = Decimal::from(60_000);
+            frame
+        });
+        let price = format!(r#""p":"{mark}""#);
+        vec![
+            good.replace(&price, r#""p":"""#),
+            good.replace(&price, r#""p":"0""#),
+            good.replace(&price, r#""p":"5e4""#),
+            good.replace(&price, r#""p":null"#),
+            good.replace("markPriceUpdate", "markPrice"),
+            good[..good.len() / 2].to_string(),
+            "<html>502</html>".to_string(),
+            good.replace(r#""data""#, r#""dta""#),
+        ]
+    }
+
+    fn mark_connects(&self) -> u32 {
+        self.0.stream_connects().0
+    }
+}
+
 conformance::conformance_tests!(Binance);
+conformance::streaming::streaming_conformance_tests!(Binance);

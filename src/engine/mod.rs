@@ -225,7 +225,7 @@ impl AccountRunner {
                 _ = self.clock.sleep_until(next) => true,
                 _ = self.venue.changed(), if listen => false,
             };
-            if let Err(reason) = self.tick().await {
+            if let Err(reason) = self.tick_woken(poll_due).await {
                 break reason;
             }
             if let Some(left) = self.ticks_left.as_mut() {
@@ -256,13 +256,20 @@ impl AccountRunner {
 
     /// One full step. `Err` only when the runner must stop.
     pub async fn tick(&mut self) -> Result<(), StopReason> {
+        self.tick_woken(true).await
+    }
+
+    /// One step, woken by the poll timer (`poll_due`) or by the venue's news.
+    async fn tick_woken(&mut self, poll_due: bool) -> Result<(), StopReason> {
         let now = self.clock.now();
         self.ledger.prune(now);
-        // A streamed venue may tick many times a second; lookups of open transfers go out
-        // at most once a second (the venues' history budgets are per minute).
-        if self
-            .last_reconcile
-            .is_none_or(|last| now.since(last) >= RECONCILE_MIN_GAP)
+        // A streamed venue may tick many times a second; between polls, lookups of open
+        // transfers go out at most once a second (the venues' history budgets are per
+        // minute).
+        if poll_due
+            || self
+                .last_reconcile
+                .is_none_or(|last| now.since(last) >= RECONCILE_MIN_GAP)
         {
             self.last_reconcile = Some(now);
             self.reconcile(now).await;

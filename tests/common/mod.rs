@@ -67,6 +67,17 @@ pub fn distance_runner(
     key_salt: u64,
     journal: Arc<Journal>,
 ) -> (AccountRunner, mpsc::UnboundedReceiver<Event>) {
+    distance_runner_polling(name, venue, key_salt, journal, Duration::from_secs(2))
+}
+
+/// `distance_runner` polling every `poll_interval`.
+pub fn distance_runner_polling(
+    name: &str,
+    venue: Arc<dyn Venue>,
+    key_salt: u64,
+    journal: Arc<Journal>,
+    poll_interval: Duration,
+) -> (AccountRunner, mpsc::UnboundedReceiver<Event>) {
     let strategy =
         marginguard::config::strategy::load(&strategy_path()).expect("distance strategy");
     let (sender, receiver) = mpsc::unbounded_channel();
@@ -81,7 +92,7 @@ pub fn distance_runner(
                 keep_at_least: Usdt::ZERO,
                 cooldown: Duration::ZERO,
             },
-            poll_interval: Duration::from_secs(2),
+            poll_interval,
             clock: Clock::Wall,
             key_salt,
             journal,

@@ -9,6 +9,8 @@
 //! expands to one named `#[tokio::test]` per scenario, so a failure names scenario and venue.
 #![allow(dead_code)]
 
+pub mod streaming;
+
 use std::sync::Arc;
 use std::time::Duration;
 

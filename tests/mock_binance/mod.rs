@@ -9,6 +9,8 @@
 //! next call to a route misbehave.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,8 @@ pub enum Route {
     Transfer,
     TransferHistory,
     ApiRestrictions,
+    ListenKeyCreate,
+    ListenKeyKeepalive,
 }
 
 impl Route {
@@ -56,18 +60,31 @@ impl Route {
             ("POST", "/sapi/v1/asset/transfer") => Route::Transfer,
             ("GET", "/sapi/v1/asset/transfer") => Route::TransferHistory,
             ("GET", "/sapi/v1/account/apiRestrictions") => Route::ApiRestrictions,
+            ("POST", "/fapi/v1/listenKey") => Route::ListenKeyCreate,
+            ("PUT", "/fapi/v1/listenKey") => Route::ListenKeyKeepalive,
             _ => return None,
         })
     }
 
     fn signed(self) -> bool {
-        self != Route::ServerTime
+        !matches!(
+            self,
+            Route::ServerTime | Route::ListenKeyCreate | Route::ListenKeyKeepalive
+        )
+    }
+
+    /// `USER_STREAM` security: the key header, no signature.
+    fn keyed(self) -> bool {
+        matches!(self, Route::ListenKeyCreate | Route::ListenKeyKeepalive)
     }
 
     /// (pool, weight) as documented.
     fn weight(self) -> (Pool, u32) {
         match self {
-            Route::ServerTime | Route::Brackets => (Pool::Futures, 1),
+            Route::ServerTime
+            | Route::Brackets
+            | Route::ListenKeyCreate
+            | Route::ListenKeyKeepalive => (Pool::Futures, 1),
             Route::Account | Route::PositionRisk | Route::AccountConfig => (Pool::Futures, 5),
             Route::SpotAccount => (Pool::Spot, 20),
             Route::Transfer => (Pool::SapiUid, 900),
@@ -172,6 +189,7 @@ pub struct State_ {
     pub backoff_until: HashMap<Pool, Instant>,
     pub banned_until: Option<Instant>,
     pub liquidated: bool,
+    pub ws: ws::WsState,
 }
 
 pub type Shared = Arc<Mutex<State_>>;
@@ -222,8 +240,13 @@ impl MockBinance {
             backoff_until: HashMap::new(),
             banned_until: None,
             liquidated: false,
+            ws: ws::WsState::default(),
         }));
-        let router = Router::new().fallback(handle).with_state(state.clone());
+        let router = Router::new()
+            .route("/market/stream", axum::routing::get(ws::market))
+            .route("/private/ws", axum::routing::get(ws::private))
+            .fallback(handle)
+            .with_state(state.clone());
         let (addr, _serving) = server::serve(router).await;
         MockBinance {
             addr,
@@ -240,6 +263,70 @@ impl MockBinance {
             BinanceSettings::custom(&self.url, &self.url, Credentials::new(API_KEY, secret));
         settings.http.timeout = Duration::from_millis(400);
         BinanceVenue::new(&settings, marginguard::clock::Clock::Wall)
+    }
+
+    /// The streams' base URL (the same port).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The adapter with its streams on this mock: marks and account events over WebSocket,
+    /// the account re-priced locally, reconciled by REST every `reconcile_every`.
+    pub fn streaming_adapter(
+        &self,
+        reconcile_every: Duration,
+    ) -> Box<dyn marginguard::venue::Venue> {
+        use marginguard::venue::binance::{stream, BinanceSettings, BinanceVenue, Credentials};
+        use marginguard::venue::streaming::StreamSettings;
+        let mut settings =
+            BinanceSettings::custom(&self.url, &self.url, Credentials::new(API_KEY, SECRET));
+        settings.http.timeout = Duration::from_millis(400);
+        let mut knobs = StreamSettings::for_cadence(stream::MARK_CADENCE);
+        knobs.reconcile_every = reconcile_every;
+        let settings = settings.with_stream(&self.ws_url(), knobs);
+        BinanceVenue::open(&settings, marginguard::clock::Clock::Wall)
+    }
+
+    /// Moves the mark; the stream pushes it at once and REST reads it too.
+    pub fn move_mark(&self, mark: Decimal) {
+        self.with(|s| s.move_mark(mark));
+    }
+
+    pub fn stall_streams(&self, stalled: bool) {
+        self.with(|s| s.ws.stalled = stalled);
+    }
+
+    pub fn drop_streams(&self) {
+        self.with(|s| s.push(ws::Push::Drop));
+    }
+
+    pub fn send_garbage(&self, text: &str) {
+        self.with(|s| s.push(ws::Push::Garbage(text.to_string())));
+    }
+
+    pub fn refuse_stream_connections(&self, count: u32) {
+        self.with(|s| s.ws.refuse = count);
+    }
+
+    pub fn push_margin_call(&self) {
+        self.with(|s| {
+            let frame = ws::margin_call(s);
+            s.push(ws::Push::Account(frame));
+        });
+    }
+
+    /// Pushes `listenKeyExpired` and forgets the key (a new one must be created).
+    pub fn expire_listen_key(&self) {
+        self.with(|s| {
+            if let Some(key) = s.ws.listen_key.take() {
+                s.push(ws::Push::Account(ws::listen_key_expired(&key)));
+            }
+        });
+    }
+
+    /// (mark-stream connections, account-stream connections) accepted so far.
+    pub fn stream_connects(&self) -> (u32, u32) {
+        self.with(|s| (s.ws.market_connects, s.ws.private_connects))
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut State_) -> T) -> T {
@@ -458,6 +545,16 @@ fn answer(
             return (status, body, extra, None);
         }
     }
+    if route.keyed()
+        && headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()) != Some(s.api_key.as_str())
+    {
+        return (
+            401,
+            error_body(-2015, "Invalid API-key, IP, or permissions for action."),
+            extra,
+            None,
+        );
+    }
     let (status, out) = serve(s, route, query);
     match fault {
         Some(Fault::Slow(delay)) => (status, out, extra, Some(delay)),
@@ -611,6 +708,8 @@ fn serve(s: &mut State_, route: Route, query: &str) -> (u16, String) {
             s.next_tran_id += 1;
             let row = LedgerRow { tran_id, asset: "USDT".into(), amount, timestamp: s.now(), status: "CONFIRMED", query: query.to_string() };
             s.ledger.push(row);
+            let update = ws::account_update(s, "DEPOSIT");
+            s.push(ws::Push::Account(update));
             (200, json!({"tranId": tran_id}).to_string())
         }
         Route::TransferHistory => {
@@ -638,5 +737,13 @@ fn serve(s: &mut State_, route: Route, query: &str) -> (u16, String) {
             (200, json!({"total": total, "rows": page}).to_string())
         }
         Route::ApiRestrictions => (200, s.restrictions.to_string()),
+        Route::ListenKeyCreate => (200, json!({"listenKey": s.listen_key()}).to_string()),
+        Route::ListenKeyKeepalive => match s.ws.listen_key.clone() {
+            Some(key) => {
+                s.ws.keepalives += 1;
+                (200, json!({"listenKey": key}).to_string())
+            }
+            None => (400, error_body(-1125, "This listenKey does not exist.")),
+        },
     }
 }

@@ -8,6 +8,10 @@
 //! # futures_url / spot_url: only with profile = "custom" (a mock, a proxy)
 //! recv_window = "5s"               # at most 60s; Binance recommends 5s or less
 //! request_timeout = "5s"
+//! stream = true                    # marks and account events over WebSocket (default)
+//! # ws_url: only with profile = "custom" (streams are off there without it)
+//! reconcile_every = "30s"          # a REST read reconciles the streamed account
+//! drift_alert = "1%"               # local vs REST equity beyond this is logged
 //! ```
 
 use std::path::Path;
@@ -17,9 +21,11 @@ use serde::Deserialize;
 
 use super::credential::Credentials;
 use super::http::HttpSettings;
+use super::stream;
 use crate::config_file::literal::DurationLit;
 use crate::config_file::{relative_to, ConfigError};
-use crate::venue::common::settings;
+use crate::venue::common::settings::{self, RawStreamKnobs};
+use crate::venue::streaming::StreamSettings;
 
 pub const PRODUCTION_FUTURES: &str = "https://fapi.binance.com";
 pub const PRODUCTION_SPOT: &str = "https://api.binance.com";
@@ -63,6 +69,10 @@ pub struct RawBinance {
     credentials_file: Option<String>,
     recv_window: Option<DurationLit>,
     request_timeout: Option<DurationLit>,
+    ws_url: Option<String>,
+    stream: Option<bool>,
+    reconcile_every: Option<DurationLit>,
+    drift_alert: Option<crate::config_file::literal::RatioLit>,
 }
 
 /// Everything the adapter needs, validated. `Debug` shows no secret (`Credentials` redacts).
@@ -71,6 +81,16 @@ pub struct BinanceSettings {
     pub profile: Profile,
     pub http: HttpSettings,
     pub credentials: Credentials,
+    /// `None`: REST polling alone.
+    pub stream: Option<StreamConfig>,
+}
+
+/// Where the streams are and how the streamed account is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// The WebSocket base; `/market/...` and `/private/...` are appended.
+    pub ws_url: String,
+    pub settings: StreamSettings,
 }
 
 pub const DEFAULT_RECV_WINDOW: Duration = Duration::from_secs(5);
@@ -102,7 +122,17 @@ impl BinanceSettings {
                 timeout: DEFAULT_TIMEOUT,
             },
             credentials,
+            stream: None,
         }
+    }
+
+    /// These settings with streams at `ws_url` (tests, embedding).
+    pub fn with_stream(mut self, ws_url: &str, settings: StreamSettings) -> Self {
+        self.stream = Some(StreamConfig {
+            ws_url: ws_url.trim_end_matches('/').to_string(),
+            settings,
+        });
+        self
     }
 }
 
@@ -121,6 +151,7 @@ impl RawBinance {
                 ))
             }
         };
+        let stream = self.stream_config(file, prefix, profile)?;
         let (futures_url, spot_url) = match profile {
             Profile::Custom => {
                 let futures = self.futures_url.ok_or_else(|| {
@@ -212,6 +243,56 @@ impl RawBinance {
                 timeout,
             },
             credentials,
+            stream,
+        })
+    }
+
+    /// Streams on by default at the profile's host; a custom profile streams only when
+    /// given `ws_url`.
+    fn stream_config(
+        &self,
+        file: &Path,
+        prefix: &str,
+        profile: Profile,
+    ) -> Result<Option<StreamConfig>, ConfigError> {
+        let key = |name: &str| format!("{prefix}binance.{name}");
+        let ws_url = match (profile, &self.ws_url) {
+            (Profile::Custom, Some(raw)) => Some(settings::check_stream_url(
+                file,
+                &key("ws_url"),
+                raw,
+                "/market/stream, /private/ws",
+            )?),
+            (Profile::Custom, None) => None,
+            (_, Some(_)) => {
+                return Err(ConfigError::new(
+                    file,
+                    key("ws_url"),
+                    format!(
+                        "only allowed with profile = \"custom\"; profile `{}` has fixed hosts",
+                        profile.name()
+                    ),
+                ))
+            }
+            (Profile::Testnet, None) => Some(stream::TESTNET_WS.to_string()),
+            (Profile::Production, None) => Some(stream::PRODUCTION_WS.to_string()),
+        };
+        let knobs = RawStreamKnobs {
+            stream: self.stream,
+            reconcile_every: self.reconcile_every,
+            drift_alert: self.drift_alert,
+        };
+        let settings = knobs.build(file, &format!("{prefix}binance."), stream::MARK_CADENCE)?;
+        Ok(match (self.stream, ws_url) {
+            (Some(false), _) => None,
+            (Some(true), None) => {
+                return Err(ConfigError::new(
+                    file,
+                    key("stream"),
+                    "profile = \"custom\" streams only with ws_url (e.g. \"ws://127.0.0.1:8081\")",
+                ))
+            }
+            (_, ws_url) => ws_url.map(|ws_url| StreamConfig { ws_url, settings }),
         })
     }
 }

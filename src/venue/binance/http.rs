@@ -73,6 +73,7 @@ impl Pool {
 pub enum Method {
     Get,
     Post,
+    Put,
 }
 
 /// One REST endpoint as the adapter uses it.
@@ -133,6 +134,29 @@ pub const API_RESTRICTIONS: Endpoint = read(
     1,
     true,
 );
+/// The user-data stream's key: `USER_STREAM` security (the API key header, no signature).
+/// Creating returns the active key if there is one and extends it 60 minutes.
+pub const LISTEN_KEY_CREATE: Endpoint = Endpoint {
+    method: Method::Post,
+    ..read(
+        Host::Futures,
+        "/fapi/v1/listenKey",
+        Pool::FuturesIp,
+        1,
+        false,
+    )
+};
+/// Extends the key 60 minutes; -1125 means it is gone and must be created again.
+pub const LISTEN_KEY_KEEPALIVE: Endpoint = Endpoint {
+    method: Method::Put,
+    ..read(
+        Host::Futures,
+        "/fapi/v1/listenKey",
+        Pool::FuturesIp,
+        1,
+        false,
+    )
+};
 /// The docs page says UID weight 900; the 2026 SDK says 300; the 2024 swagger IP 1. Budget
 /// the largest.
 pub const TRANSFER: Endpoint = Endpoint {
@@ -383,6 +407,7 @@ impl Protocol for Binance {
         let request = match endpoint.method {
             Method::Get => client.get(&url),
             Method::Post => client.post(&url),
+            Method::Put => client.put(&url),
         };
         request.header("X-MBX-APIKEY", self.credentials.api_key())
     }

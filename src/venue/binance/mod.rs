@@ -18,6 +18,7 @@ pub mod http;
 pub mod parse;
 pub mod reconcile;
 pub mod signing;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ use rust_decimal::Decimal;
 use crate::clock::Clock;
 use crate::core::TierTable;
 use crate::money::Usdt;
+use crate::venue::common::stream::{run_stream, Backoff, StreamCounters};
+use crate::venue::streaming::{MarkBoard, StreamStarter, Streaming};
 use crate::venue::{
     KeyPermissions, TransferKey, TransferReceipt, TransferRequest, TransferRules, TransferStatus,
     Venue, VenueError, VenueSnapshot,
@@ -48,7 +51,7 @@ const REFRESH_EVERY: Duration = Duration::from_secs(3600);
 const MAX_HISTORY_PAGES: i64 = 5;
 
 pub struct BinanceVenue {
-    http: HttpClient,
+    http: Arc<HttpClient>,
     profile: Profile,
     tiers: Mutex<Option<(Instant, TierTables)>>,
     /// When the account mode was last found supported.
@@ -74,12 +77,60 @@ pub struct AccountMode {
 impl BinanceVenue {
     pub fn new(settings: &BinanceSettings, clock: Clock) -> Self {
         Self {
-            http: HttpClient::new(settings.http.clone(), settings.credentials.clone(), clock),
+            http: Arc::new(HttpClient::new(
+                settings.http.clone(),
+                settings.credentials.clone(),
+                clock,
+            )),
             profile: settings.profile,
             tiers: Mutex::new(None),
             mode_checked: Mutex::new(None),
             book: Mutex::new(TransferBook::default()),
         }
+    }
+
+    /// The venue as the engine reads it: streamed when the settings name streams (marks and
+    /// account events over WebSocket, the account re-priced locally), polled otherwise.
+    pub fn open(settings: &BinanceSettings, clock: Clock) -> Box<dyn Venue> {
+        let venue = Self::new(settings, clock.clone());
+        let Some(config) = settings.stream.clone() else {
+            return Box::new(venue);
+        };
+        let http = venue.http.clone();
+        let offset = {
+            let http = http.clone();
+            Box::new(move || http.offset().map(|o| o.offset_ms).unwrap_or(0))
+        };
+        let board = Arc::new(MarkBoard::new(clock.clone(), offset));
+        let starter: StreamStarter = Box::new(move |board: Arc<MarkBoard>| {
+            let counters = Arc::new(StreamCounters::default());
+            let marks = stream::MarkStream::new(&config.ws_url, &board);
+            let account = stream::AccountStream {
+                base: config.ws_url.clone(),
+                http,
+            };
+            vec![
+                tokio::spawn(run_stream(
+                    Arc::new(marks),
+                    board.clone(),
+                    Backoff::default(),
+                    counters.clone(),
+                )),
+                tokio::spawn(run_stream(
+                    Arc::new(account),
+                    board,
+                    Backoff::default(),
+                    counters,
+                )),
+            ]
+        });
+        Box::new(Streaming::new(
+            Box::new(venue),
+            board,
+            config.settings,
+            clock,
+            starter,
+        ))
     }
 
     /// The HTTP client, for the weight and clock figures.

@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config_file::literal::DurationLit;
+use crate::config_file::literal::{DurationLit, RatioLit};
 use crate::config_file::ConfigError;
+use crate::venue::streaming::StreamSettings;
 
 /// Checks a base URL given in the config and returns it without a trailing slash: `https://`
 /// anywhere, plain `http://` only to this machine (a mock), and the base only — `appended`
@@ -49,6 +50,80 @@ pub fn request_timeout(
         return Err(ConfigError::new(file, key, "must be between 100ms and 60s"));
     }
     Ok(timeout)
+}
+
+/// Checks a WebSocket base URL: `wss://` anywhere, plain `ws://` only to this machine, the
+/// base only (the adapter appends `appended`).
+pub fn check_stream_url(
+    file: &Path,
+    key: &str,
+    raw: &str,
+    appended: &str,
+) -> Result<String, ConfigError> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(url.scheme() == "wss" || (url.scheme() == "ws" && local)) {
+        return Err(ConfigError::new(
+            file,
+            key,
+            format!("`{raw}`: use wss://, or ws:// to 127.0.0.1/localhost only"),
+        ));
+    }
+    if url.query().is_some() {
+        return Err(ConfigError::new(
+            file,
+            key,
+            format!("`{raw}`: no query string; the adapter appends {appended}"),
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// The venue-neutral streaming knobs of an account's venue table (each adapter's raw table
+/// carries them as its own keys, so unknown keys are still refused).
+#[derive(Debug, Default)]
+pub struct RawStreamKnobs {
+    /// `false` reads the account by REST polling alone.
+    pub stream: Option<bool>,
+    pub reconcile_every: Option<DurationLit>,
+    pub drift_alert: Option<RatioLit>,
+}
+
+impl RawStreamKnobs {
+    /// The stream settings for a venue whose mark stream pushes every `cadence`:
+    /// `reconcile_every` between 5 s and 10 min (default 30 s), `drift_alert` above 0 and
+    /// below 100 % (default 1 %).
+    pub fn build(
+        &self,
+        file: &Path,
+        prefix: &str,
+        cadence: Duration,
+    ) -> Result<StreamSettings, ConfigError> {
+        let mut settings = StreamSettings::for_cadence(cadence);
+        if let Some(every) = self.reconcile_every {
+            if every.0 < Duration::from_secs(5) || every.0 > Duration::from_secs(600) {
+                return Err(ConfigError::new(
+                    file,
+                    format!("{prefix}reconcile_every"),
+                    "must be between 5s and 10m (a REST read reconciles the streamed account this often)",
+                ));
+            }
+            settings.reconcile_every = every.0;
+        }
+        if let Some(alert) = self.drift_alert {
+            if alert.0 .0 <= rust_decimal::Decimal::ZERO || alert.0 .0 >= rust_decimal::Decimal::ONE
+            {
+                return Err(ConfigError::new(
+                    file,
+                    format!("{prefix}drift_alert"),
+                    "must be above 0 and below 100% (e.g. \"1%\")",
+                ));
+            }
+            settings.drift_alert = alert.0;
+        }
+        Ok(settings)
+    }
 }
 
 #[cfg(test)]

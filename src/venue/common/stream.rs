@@ -70,8 +70,10 @@ pub trait StreamProtocol: Send + Sync + 'static {
     /// For log lines: "binance market", "okx private".
     fn name(&self) -> String;
 
-    /// The URL to connect to. May call the venue first (Binance creates a listen key).
-    async fn url(&self) -> Result<String, VenueError>;
+    /// The URL to connect to, or `None` while there is nothing to subscribe (no open
+    /// position): then the connection waits for a renewal. May call the venue first
+    /// (Binance creates a listen key).
+    async fn url(&self) -> Result<Option<String>, VenueError>;
 
     /// The text frames to send right after connecting: login, subscriptions.
     fn opening(&self) -> Vec<String>;
@@ -85,13 +87,25 @@ pub trait StreamProtocol: Send + Sync + 'static {
         None
     }
 
-    /// Work to do while connected, at its interval (Binance: keep the listen key alive).
+    /// With no frame at all (a ping counts) for this long the connection is presumed dead
+    /// and replaced: a few cadences for a mark stream, longer than the server's ping
+    /// interval for a quiet account stream.
+    fn silence_limit(&self) -> Duration;
+
+    /// Work to do while connected, at its interval (Binance: keep the listen key alive). An
+    /// error replaces the connection (Binance -1125: the key is gone, create another).
     fn upkeep_every(&self) -> Option<Duration> {
         None
     }
 
     async fn upkeep(&self) -> Result<(), VenueError> {
         Ok(())
+    }
+
+    /// Returns when the connection must be opened again at once with a new URL or opening
+    /// (the positions to watch changed); never, by default.
+    async fn renewed(&self) {
+        std::future::pending::<()>().await
     }
 
     /// What a text frame says: zero or more events (acks and pongs say nothing).
@@ -114,8 +128,6 @@ pub struct Backoff {
     pub healthy_after: Duration,
     /// The longest wait for the TCP/TLS/WebSocket handshake and the opening.
     pub connect_timeout: Duration,
-    /// With no frame at all for this long the connection is presumed dead and replaced.
-    pub silence_limit: Duration,
 }
 
 impl Default for Backoff {
@@ -125,7 +137,6 @@ impl Default for Backoff {
             max: Duration::from_secs(30),
             healthy_after: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
-            silence_limit: Duration::from_secs(60),
         }
     }
 }
@@ -169,6 +180,10 @@ enum Ended {
     /// It lasted long enough to count as healthy.
     AfterHealthyRun(String),
     Failed(String),
+    /// The protocol asked for a new connection now.
+    Renewed,
+    /// Nothing to subscribe: wait for a renewal.
+    Idle,
 }
 
 /// Keeps `protocol`'s connection alive until the task is dropped, delivering its events.
@@ -185,6 +200,14 @@ pub async fn run_stream<P: StreamProtocol, S: FrameSink>(
         let ended = connect_once(&*protocol, &*sink, &backoff, &counters, &name).await;
         sink.connected(&name, false);
         attempt = match ended {
+            Ended::Renewed => {
+                tracing::debug!(stream = %name, "stream renewed with a new subscription");
+                continue;
+            }
+            Ended::Idle => {
+                protocol.renewed().await;
+                continue;
+            }
             Ended::AfterHealthyRun(reason) => {
                 tracing::info!(stream = %name, %reason, "stream connection ended; reconnecting");
                 1
@@ -199,7 +222,10 @@ pub async fn run_stream<P: StreamProtocol, S: FrameSink>(
                 next
             }
         };
-        tokio::time::sleep(backoff.delay(attempt, seed)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.delay(attempt, seed)) => {}
+            _ = protocol.renewed() => {}
+        }
     }
 }
 
@@ -212,7 +238,8 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
 ) -> Ended {
     let opened = tokio::time::timeout(backoff.connect_timeout, open(protocol)).await;
     let mut socket = match opened {
-        Ok(Ok(socket)) => socket,
+        Ok(Ok(Some(socket))) => socket,
+        Ok(Ok(None)) => return Ended::Idle,
         Ok(Err(reason)) => return Ended::Failed(reason),
         Err(_) => return Ended::Failed("the connection did not open in time".into()),
     };
@@ -221,6 +248,7 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
     let started = Instant::now();
     let lifetime_end = protocol.lifetime().map(|l| started + l);
     let heartbeat = protocol.heartbeat();
+    let silence_limit = protocol.silence_limit();
     let upkeep_every = protocol.upkeep_every();
     let mut next_upkeep = upkeep_every.map(|every| started + every);
     let mut last_frame = Instant::now();
@@ -240,13 +268,14 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
             ping_at,
             lifetime_end,
             next_upkeep,
-            Some(last_frame + backoff.silence_limit),
+            Some(last_frame + silence_limit),
         ]
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or_else(|| Instant::now() + backoff.silence_limit);
+        .unwrap_or_else(|| Instant::now() + silence_limit);
         tokio::select! {
+            _ = protocol.renewed() => return Ended::Renewed,
             frame = socket.next() => {
                 let Some(frame) = frame else { return ended("the venue closed the connection".into()) };
                 let frame = match frame {
@@ -268,8 +297,8 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
             }
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                if now >= last_frame + backoff.silence_limit {
-                    return ended(format!("no frame for {:?}", backoff.silence_limit));
+                if now >= last_frame + silence_limit {
+                    return ended(format!("no frame for {silence_limit:?}"));
                 }
                 if lifetime_end.is_some_and(|end| now >= end) {
                     return Ended::AfterHealthyRun("the connection reached its documented lifetime".into());
@@ -278,7 +307,7 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
                     if now >= at {
                         next_upkeep = Some(now + every);
                         if let Err(error) = protocol.upkeep().await {
-                            tracing::warn!(stream = %name, %error, "stream upkeep failed");
+                            return ended(format!("upkeep failed: {error}"));
                         }
                     }
                 }
@@ -298,8 +327,10 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open<P: StreamProtocol>(protocol: &P) -> Result<Socket, String> {
-    let url = protocol.url().await.map_err(|e| e.to_string())?;
+async fn open<P: StreamProtocol>(protocol: &P) -> Result<Option<Socket>, String> {
+    let Some(url) = protocol.url().await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
     let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -309,7 +340,7 @@ async fn open<P: StreamProtocol>(protocol: &P) -> Result<Socket, String> {
             .await
             .map_err(|e| format!("cannot send the opening: {e}"))?;
     }
-    Ok(socket)
+    Ok(Some(socket))
 }
 
 /// Reads one text frame and hands its events on. `Some(reason)` when the connection must be

@@ -18,18 +18,18 @@
 
 pub mod local;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use self::local::{drift, reprice, StreamedMark, Unpriced};
 use crate::clock::Clock;
-use crate::money::Ratio;
+use crate::money::{Ratio, Usdt};
 use crate::time::Timestamp;
 use crate::venue::common::stream::{FrameSink, StreamEvent};
 use crate::venue::{
@@ -75,6 +75,9 @@ pub struct MarkBoard {
     reconnected: AtomicBool,
     wake: Notify,
     frames: AtomicU64,
+    /// The symbols of the positions REST last showed: the mark streams to subscribe. A
+    /// change opens the mark connection again with the new set.
+    wanted: watch::Sender<BTreeSet<String>>,
 }
 
 impl MarkBoard {
@@ -87,11 +90,34 @@ impl MarkBoard {
             reconnected: AtomicBool::new(false),
             wake: Notify::new(),
             frames: AtomicU64::new(0),
+            wanted: watch::Sender::new(BTreeSet::new()),
         }
     }
 
     pub fn marks(&self) -> HashMap<String, StreamedMark> {
         self.marks.lock().expect("marks lock").clone()
+    }
+
+    /// The symbols whose marks are wanted, as they change.
+    pub fn watch_wanted(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.wanted.subscribe()
+    }
+
+    /// Subscribes to the marks of `snapshot`'s open positions (a new connection when the set
+    /// changed).
+    fn want_positions_of(&self, snapshot: &VenueSnapshot) {
+        let symbols: BTreeSet<String> = snapshot
+            .account
+            .positions
+            .iter()
+            .filter(|p| !p.size.is_zero())
+            .map(|p| p.symbol.clone())
+            .collect();
+        self.wanted.send_if_modified(|wanted| {
+            let changed = *wanted != symbols;
+            *wanted = symbols;
+            changed
+        });
     }
 
     /// Events delivered so far (marks and account events).
@@ -178,8 +204,26 @@ impl FrameSink for MarkBoard {
 enum NotPriced {
     NoSeed,
     ReconcileDue,
+    /// Our own transfer may have moved money the seed does not show yet.
+    OwnTransfer,
     Marks(Unpriced),
 }
+
+/// A transfer this process made that REST has not shown yet: until it does, the seed is
+/// older than the account, so every snapshot is a REST read (at most one a second).
+#[derive(Debug, Clone, Copy)]
+struct OwnTransfer {
+    key: TransferKey,
+    /// The futures wallet REST must show for the seed to include the transfer.
+    wallet_target: Usdt,
+    since: Timestamp,
+}
+
+/// After this long an unseen own transfer no longer holds the local account back (the
+/// engine's reconcile and its lapse rule own the transfer's fate).
+const OWN_TRANSFER_PATIENCE: Duration = Duration::from_secs(600);
+/// While our own transfer is unseen, REST is read on a mark at most this often.
+const MIN_REST_GAP: Duration = Duration::from_secs(1);
 
 struct Seed {
     snapshot: VenueSnapshot,
@@ -202,6 +246,8 @@ pub struct Streaming {
     falling_back: Mutex<Option<String>>,
     drifts: AtomicU64,
     local_snapshots: AtomicU64,
+    own_transfers: Mutex<Vec<OwnTransfer>>,
+    last_rest_read: Mutex<Option<Timestamp>>,
 }
 
 impl Streaming {
@@ -223,6 +269,8 @@ impl Streaming {
             falling_back: Mutex::new(None),
             drifts: AtomicU64::new(0),
             local_snapshots: AtomicU64::new(0),
+            own_transfers: Mutex::new(Vec::new()),
+            last_rest_read: Mutex::new(None),
         }
     }
 
@@ -245,6 +293,9 @@ impl Streaming {
 
     /// The seed re-priced at the streamed marks, if it is fresh enough to use.
     fn priced(&self, now: Timestamp) -> Result<VenueSnapshot, NotPriced> {
+        if !self.own_transfers.lock().expect("own lock").is_empty() {
+            return Err(NotPriced::OwnTransfer);
+        }
         let seed = self.seed.lock().expect("seed lock");
         let Some(seed) = seed.as_ref() else {
             return Err(NotPriced::NoSeed);
@@ -259,6 +310,13 @@ impl Streaming {
             self.settings.max_mark_age,
         )
         .map_err(NotPriced::Marks)
+    }
+
+    /// While our own transfer is unseen, a mark may bring a REST read, at most once a second.
+    fn rest_read_due(&self, now: Timestamp) -> bool {
+        let own = !self.own_transfers.lock().expect("own lock").is_empty();
+        let last = *self.last_rest_read.lock().expect("read lock");
+        own && last.is_none_or(|last| now.since(last) >= MIN_REST_GAP)
     }
 
     fn note_fallback(&self, why: Option<&str>) {
@@ -280,7 +338,18 @@ impl Streaming {
 
     async fn read_rest(&self, now: Timestamp) -> Result<VenueSnapshot, VenueError> {
         let local = self.priced(now).ok();
+        *self.last_rest_read.lock().expect("read lock") = Some(now);
         let rest = self.rest.snapshot().await?;
+        self.board.want_positions_of(&rest);
+        self.own_transfers.lock().expect("own lock").retain(|own| {
+            let shown = rest.wallet_balance >= own.wallet_target;
+            let given_up = now.since(own.since) >= OWN_TRANSFER_PATIENCE;
+            if given_up && !shown {
+                tracing::warn!(venue = self.rest.kind(), key = %own.key,
+                    "REST has not shown our transfer for 10 minutes; the streamed account is used again");
+            }
+            !shown && !given_up
+        });
         if let Some(local) = local {
             self.compare(&local, &rest);
         }
@@ -335,21 +404,55 @@ impl Venue for Streaming {
                     return Ok(priced);
                 }
                 Err(NotPriced::Marks(why)) => self.note_fallback(Some(&why.to_string())),
-                Err(NotPriced::NoSeed | NotPriced::ReconcileDue) => {}
+                Err(NotPriced::NoSeed | NotPriced::ReconcileDue | NotPriced::OwnTransfer) => {}
             }
         }
         self.read_rest(now).await
     }
 
+    /// Until REST shows a transfer that may have moved money, the seed is older than the
+    /// account: snapshots come from REST.
     async fn transfer(&self, request: &TransferRequest) -> Result<TransferReceipt, VenueError> {
-        self.rest.transfer(request).await
+        let wallet_before = self
+            .seed
+            .lock()
+            .expect("seed lock")
+            .as_ref()
+            .map(|seed| seed.snapshot.wallet_balance);
+        let result = self.rest.transfer(request).await;
+        let may_have_moved = match &result {
+            Ok(receipt) => !matches!(receipt.status, TransferStatus::Failed(_)),
+            Err(error) => error.retry() == crate::venue::Retry::AfterReconcile,
+        };
+        if may_have_moved {
+            let wallet_target = wallet_before
+                .and_then(|w| w.checked_add(request.amount))
+                .unwrap_or(Usdt(rust_decimal::Decimal::MAX));
+            self.own_transfers
+                .lock()
+                .expect("own lock")
+                .push(OwnTransfer {
+                    key: request.key,
+                    wallet_target,
+                    since: self.clock.now(),
+                });
+        }
+        result
     }
 
     async fn transfer_status(
         &self,
         request: &TransferRequest,
     ) -> Result<TransferStatus, VenueError> {
-        self.rest.transfer_status(request).await
+        let status = self.rest.transfer_status(request).await?;
+        if matches!(status, TransferStatus::Failed(_)) {
+            // It moved nothing: the seed is not behind on its account.
+            self.own_transfers
+                .lock()
+                .expect("own lock")
+                .retain(|own| own.key != request.key);
+        }
+        Ok(status)
     }
 
     async fn permissions(&self) -> Result<KeyPermissions, VenueError> {
@@ -380,7 +483,8 @@ impl Venue for Streaming {
         self.start();
         loop {
             self.board.wake.notified().await;
-            if self.board.must_reseed() || self.priced(self.clock.now()).is_ok() {
+            let now = self.clock.now();
+            if self.board.must_reseed() || self.priced(now).is_ok() || self.rest_read_due(now) {
                 return;
             }
         }
