@@ -109,15 +109,15 @@ pub fn build_venues(accounts: &[AccountConfig], mode: Mode) -> Venues {
             }
             VenueConfig::Bybit(settings) => {
                 let clock = Clock::Wall;
-                let venue = BybitVenue::new(settings, clock.clone());
+                let venue = BybitVenue::open(settings, clock.clone());
                 tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "bybit venue");
-                (for_mode(Box::new(venue), mode), clock, process_salt())
+                (for_mode(venue, mode), clock, process_salt())
             }
             VenueConfig::Okx(settings) => {
                 let clock = Clock::Wall;
-                let venue = OkxVenue::new(settings, clock.clone());
+                let venue = OkxVenue::open(settings, clock.clone());
                 tracing::info!(account = %account.name, ?mode, region = %settings.region, demo = settings.http.demo, "okx venue");
-                (for_mode(Box::new(venue), mode), clock, process_salt())
+                (for_mode(venue, mode), clock, process_salt())
             }
         };
         venues.push(venue);

@@ -150,6 +150,11 @@ pub fn transfer_body(transfer_id: &str, amount: Usdt) -> String {
 }
 
 impl BybitVenue {
+    /// The venue as the engine reads it. Streams are not built for this venue yet: polled.
+    pub fn open(settings: &BybitSettings, clock: Clock) -> Box<dyn Venue> {
+        Box::new(Self::new(settings, clock))
+    }
+
     pub fn new(settings: &BybitSettings, clock: Clock) -> Self {
         Self {
             http: HttpClient::new(settings.http.clone(), settings.credentials.clone(), clock),

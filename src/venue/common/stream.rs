@@ -45,6 +45,8 @@ pub enum StreamEvent {
     Reconnect { reason: String },
     /// The connection refused the opening (a failed login): reconnect after a back-off.
     Refused { reason: String },
+    /// Send this frame now (OKX: subscribe to private channels once the login is acked).
+    Send { text: String },
 }
 
 /// A frame that does not read. The raw text goes to the log; nothing is decided on it.
@@ -286,8 +288,17 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
                 match frame {
                     Message::Text(text) => {
                         counters.frames.fetch_add(1, Ordering::Relaxed);
-                        if let Some(reason) = deliver(protocol, sink, counters, name, text.as_str()) {
-                            return ended(reason);
+                        match deliver(protocol, sink, counters, name, text.as_str()) {
+                            Verdict::Continue => {}
+                            Verdict::Replace(reason) => return ended(reason),
+                            Verdict::Send(replies) => {
+                                for reply in replies {
+                                    if let Err(e) = socket.send(Message::text(reply)).await {
+                                        return ended(format!("cannot send: {e}"));
+                                    }
+                                }
+                                last_sent = Instant::now();
+                            }
                         }
                     }
                     Message::Close(_) => return ended("the venue closed the connection".into()),
@@ -343,15 +354,21 @@ async fn open<P: StreamProtocol>(protocol: &P) -> Result<Option<Socket>, String>
     Ok(Some(socket))
 }
 
-/// Reads one text frame and hands its events on. `Some(reason)` when the connection must be
-/// replaced.
+/// What a frame asks of the connection.
+enum Verdict {
+    Continue,
+    Send(Vec<String>),
+    Replace(String),
+}
+
+/// Reads one text frame and hands its events on.
 fn deliver<P: StreamProtocol, S: FrameSink>(
     protocol: &P,
     sink: &S,
     counters: &StreamCounters,
     name: &str,
     text: &str,
-) -> Option<String> {
+) -> Verdict {
     let events = match protocol.read(text) {
         Ok(events) => events,
         Err(error) => {
@@ -359,20 +376,26 @@ fn deliver<P: StreamProtocol, S: FrameSink>(
             if unreadable == 1 || unreadable.is_power_of_two() {
                 tracing::warn!(stream = %name, %error, unreadable, "a stream frame did not read; nothing is decided on it");
             }
-            return None;
+            return Verdict::Continue;
         }
     };
+    let mut replies = Vec::new();
     for event in events {
         match event {
-            StreamEvent::Reconnect { reason } => return Some(reason),
+            StreamEvent::Reconnect { reason } => return Verdict::Replace(reason),
             StreamEvent::Refused { reason } => {
                 tracing::error!(stream = %name, %reason, "the stream refused the opening");
-                return Some(reason);
+                return Verdict::Replace(reason);
             }
+            StreamEvent::Send { text } => replies.push(text),
             event => sink.deliver(event),
         }
     }
-    None
+    if replies.is_empty() {
+        Verdict::Continue
+    } else {
+        Verdict::Send(replies)
+    }
 }
 
 fn seed_of(name: &str) -> u64 {

@@ -93,6 +93,11 @@ pub enum IntentState {
 }
 
 impl OkxVenue {
+    /// The venue as the engine reads it. Streams are not built for this venue yet: polled.
+    pub fn open(settings: &OkxSettings, clock: Clock) -> Box<dyn Venue> {
+        Box::new(Self::new(settings, clock))
+    }
+
     pub fn new(settings: &OkxSettings, clock: Clock) -> Self {
         Self {
             http: HttpClient::new(settings.http.clone(), settings.credentials.clone(), clock),

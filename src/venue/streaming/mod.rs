@@ -53,10 +53,12 @@ pub struct StreamSettings {
 impl StreamSettings {
     pub const DEFAULT_RECONCILE: Duration = Duration::from_secs(30);
 
+    /// Three cadences of staleness allowed, never under a second (a 100 ms stream must not
+    /// fall back to REST on every network hiccup).
     pub fn for_cadence(cadence: Duration) -> Self {
         Self {
             cadence,
-            max_mark_age: cadence * 3,
+            max_mark_age: (cadence * 3).max(Duration::from_secs(1)),
             reconcile_every: Self::DEFAULT_RECONCILE,
             drift_alert: Ratio(rust_decimal::Decimal::new(1, 2)),
         }
@@ -186,7 +188,9 @@ impl FrameSink for MarkBoard {
                 self.account_changed.store(true, Ordering::Release);
                 self.wake.notify_one();
             }
-            StreamEvent::Reconnect { .. } | StreamEvent::Refused { .. } => {}
+            StreamEvent::Reconnect { .. }
+            | StreamEvent::Refused { .. }
+            | StreamEvent::Send { .. } => {}
         }
     }
 
