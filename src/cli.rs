@@ -11,7 +11,7 @@ use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::journal::{dry_run_path, Journal, JournalError};
 use crate::plot;
-use crate::replay::{self, Contender, Overrides, Run};
+use crate::replay::{self, Contender, Feed, Overrides, Run};
 use crate::report::{self, SummaryRow, Timeline, TimelineOptions};
 use crate::venue::sim::{Scenario, SimVenue};
 use crate::wiring::{self, Mode, SimHandle};
@@ -265,6 +265,8 @@ pub struct SimulateRequest {
     /// Add the brink rule and the seed ladder to every scenario's rows.
     pub baselines: bool,
     pub overrides: Overrides,
+    /// Each strategy runs once per feed (polled, streamed).
+    pub feeds: Vec<Feed>,
     pub format: OutputFormat,
     pub plot: Option<PathBuf>,
 }
@@ -303,7 +305,14 @@ pub async fn simulate(request: &SimulateRequest) -> Result<String, CliError> {
         contenders.push(Contender::Bot(replay::brink_rule()));
         contenders.push(Contender::Bot(shipped_strategy("seed-ladder")?));
     }
-    contenders.extend(strategies.iter().cloned().map(Contender::Bot));
+    let feeds = if request.feeds.is_empty() {
+        vec![Feed::Poll]
+    } else {
+        request.feeds.clone()
+    };
+    for strategy in &strategies {
+        contenders.extend(Contender::on_feeds(strategy, &feeds));
+    }
     let quiet = detailed || !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let runs = replay::replay_all(&scenarios, &contenders, |done, total| {
         if !quiet {
@@ -366,7 +375,9 @@ fn write_plot(path: &Path, runs: &[Run], strategies: &[Strategy]) -> Result<(), 
 /// The detailed view of one scenario and (at most) one strategy: timeline and summary.
 fn simulate_one(scenario: &Scenario, strategy: Option<&Strategy>, runs: &[Run]) -> String {
     let no_bot_run = runs.iter().find(|r| r.contender == "no bot");
-    let bot_run = strategy.and_then(|s| runs.iter().find(|r| r.contender == s.name));
+    let bot_runs: Vec<&Run> = runs.iter().filter(|r| r.contender != "no bot").collect();
+    // The timeline is the first feed's (polled, unless only the stream was asked for).
+    let bot_run = bot_runs.first().copied();
     let shown = bot_run
         .or(no_bot_run)
         .expect("the no-bot run is always made");
@@ -391,7 +402,7 @@ fn simulate_one(scenario: &Scenario, strategy: Option<&Strategy>, runs: &[Run]) 
         },
     ));
     let mut rows = Vec::new();
-    if let Some(run) = bot_run {
+    for run in &bot_runs {
         rows.push(SummaryRow {
             label: format!("bot ({})", run.contender),
             outcome: run.outcome.clone(),

@@ -80,6 +80,10 @@ enum Command {
         /// Override every scenario's reserve (USDT).
         #[arg(long, value_parser = parse_money_arg)]
         reserve: Option<marginguard::money::Usdt>,
+        /// How the bot sees the account: polled at the scenario's interval, streamed (every
+        /// 15-second sub-step, horizon = 1 s + settlement), or both side by side.
+        #[arg(long, value_enum, default_value = "both")]
+        feed: FeedArg,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Write a chart of the first strategy on the first scenario (.svg, or .png).
@@ -165,6 +169,24 @@ fn parse_money_arg(raw: &str) -> Result<marginguard::money::Usdt, String> {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FeedArg {
+    Poll,
+    Stream,
+    Both,
+}
+
+impl FeedArg {
+    fn feeds(self) -> Vec<marginguard::replay::Feed> {
+        use marginguard::replay::Feed;
+        match self {
+            FeedArg::Poll => vec![Feed::Poll],
+            FeedArg::Stream => vec![Feed::Stream],
+            FeedArg::Both => vec![Feed::Poll, Feed::Stream],
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -236,11 +258,13 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             poll_interval,
             settlement,
             reserve,
+            feed,
             format: output,
             plot,
         } => {
             init_logging(format, verbose, "off");
             let request = cli::SimulateRequest {
+                feeds: feed.feeds(),
                 scenarios: scenario,
                 strategies: if no_bot { Vec::new() } else { strategy },
                 no_bot,

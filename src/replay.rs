@@ -15,6 +15,7 @@ use crate::core::{Caps, Levels, MetricKind, Strategy};
 use crate::engine::{run_accounts, AccountRunner, AccountSetup, Event};
 use crate::journal::Journal;
 use crate::money::{Ratio, Usdt};
+use crate::venue::sim::market::SUBSTEP_MS;
 use crate::venue::sim::path::oracle_reserve;
 use crate::venue::sim::{Scenario, SimOutcome, SimVenue};
 
@@ -42,11 +43,27 @@ impl Overrides {
     }
 }
 
-/// What a run is: a strategy on a scenario, or the same day with no bot at all.
+/// How the bot sees the account during a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// A REST snapshot every poll interval (the scenario's).
+    Poll,
+    /// Streamed marks: the bot sees every 15-second sub-step of the walk, and its rescue
+    /// horizon is a 1 s stream cadence plus the settlement latency.
+    Stream,
+}
+
+impl Feed {
+    /// The stream cadence a streamed replay assumes (Binance's `@markPrice@1s`).
+    pub const STREAM_CADENCE: Duration = Duration::from_secs(1);
+}
+
+/// What a run is: a strategy on a scenario (polled or streamed), or the same day with no bot.
 #[derive(Debug, Clone)]
 pub enum Contender {
     NoBot,
     Bot(Strategy),
+    Streamed(Strategy),
 }
 
 impl Contender {
@@ -54,7 +71,19 @@ impl Contender {
         match self {
             Contender::NoBot => "no bot".into(),
             Contender::Bot(strategy) => strategy.name.clone(),
+            Contender::Streamed(strategy) => format!("{} · stream", strategy.name),
         }
+    }
+
+    /// `strategy` run on each of `feeds`.
+    pub fn on_feeds(strategy: &Strategy, feeds: &[Feed]) -> Vec<Contender> {
+        feeds
+            .iter()
+            .map(|feed| match feed {
+                Feed::Poll => Contender::Bot(strategy.clone()),
+                Feed::Stream => Contender::Streamed(strategy.clone()),
+            })
+            .collect()
     }
 }
 
@@ -76,9 +105,14 @@ pub async fn replay(scenario: &Scenario, contender: &Contender) -> Run {
     let (outcome, events) = match contender {
         // Without a bot the engine still watches (its timeline shows the day), with caps of
         // zero so that it can never move anything.
-        Contender::NoBot => run_engine(scenario, watcher(), Caps::nothing()).await,
+        Contender::NoBot => run_engine(scenario, watcher(), Caps::nothing(), Feed::Poll).await,
         Contender::Bot(strategy) => {
-            run_engine(scenario, strategy.clone(), scenario.caps_or_reserve()).await
+            let caps = scenario.caps_or_reserve();
+            run_engine(scenario, strategy.clone(), caps, Feed::Poll).await
+        }
+        Contender::Streamed(strategy) => {
+            let caps = scenario.caps_or_reserve();
+            run_engine(scenario, strategy.clone(), caps, Feed::Stream).await
         }
     };
     Run {
@@ -112,9 +146,22 @@ async fn run_engine(
     scenario: &Scenario,
     strategy: Strategy,
     caps: Caps,
+    feed: Feed,
 ) -> (SimOutcome, Vec<Event>) {
     let clock = Clock::virtual_at(scenario.start());
-    let sim = Arc::new(SimVenue::new(scenario.clone(), clock.clone()));
+    let (sim, poll_interval) = match feed {
+        Feed::Poll => (
+            SimVenue::new(scenario.clone(), clock.clone()),
+            scenario.poll_interval,
+        ),
+        // The walk changes the marks only at its sub-steps, so a tick at each sub-step sees
+        // every mark a stream would push.
+        Feed::Stream => (
+            SimVenue::new(scenario.clone(), clock.clone()).streamed(Feed::STREAM_CADENCE),
+            Duration::from_millis(SUBSTEP_MS as u64),
+        ),
+    };
+    let sim = Arc::new(sim);
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let runner = AccountRunner::new(
         AccountSetup {
@@ -122,7 +169,7 @@ async fn run_engine(
             venue: sim.clone(),
             strategy,
             caps,
-            poll_interval: scenario.poll_interval,
+            poll_interval,
             clock,
             key_salt: 0,
             journal: Arc::new(Journal::in_memory()),

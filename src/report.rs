@@ -451,7 +451,7 @@ fn outcome_words(o: &SimOutcome) -> String {
 /// and the hindsight oracle's reserve for that day.
 pub fn comparison(runs: &[crate::replay::Run]) -> String {
     let mut out = format!(
-        "  {:<52} {:<22} {:<22} {:>9} {:>12} {:>7} {:>12} {:>12}\n",
+        "  {:<52} {:<30} {:<22} {:>9} {:>12} {:>7} {:>12} {:>12}\n",
         "scenario", "run", "outcome", "low buf.", "spent", "top-ups", "oracle", "reserve"
     );
     let mut previous = "";
@@ -465,9 +465,9 @@ pub fn comparison(runs: &[crate::replay::Run]) -> String {
         previous = &run.scenario;
         let _ = writeln!(
             out,
-            "  {:<52} {:<22} {:<22} {:>9} {:>12} {:>7} {:>12} {:>12}",
+            "  {:<52} {:<30} {:<22} {:>9} {:>12} {:>7} {:>12} {:>12}",
             truncate(scenario, 52),
-            truncate(&run.contender, 22),
+            truncate(&run.contender, 30),
             outcome_words(o),
             o.lowest_buffer.0.to_string(),
             money(o.reserve_spent),

@@ -71,6 +71,26 @@ async fn the_default_strategy_saves_the_demo_day_with_its_reserve() {
     assert!(run.outcome.top_ups > 0);
 }
 
+/// The ETH crash of 2025-02-03 outruns a 60 s poll with the default strategy and the
+/// scenario's reserve; streamed marks (every sub-step, horizon 1 s + settlement) save it.
+#[tokio::test]
+async fn streaming_saves_the_day_a_60s_poll_loses() {
+    let day = scenario("eth-2025-02-03-10x-long-perp.toml");
+    let strategy = marginguard::config::strategy::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml"),
+    )
+    .unwrap();
+    let polled = replay(&day, &Contender::Bot(strategy.clone())).await;
+    let streamed = replay(&day, &Contender::Streamed(strategy)).await;
+    assert!(polled.outcome.liquidated.is_some(), "{:?}", polled.outcome);
+    assert!(
+        streamed.outcome.liquidated.is_none(),
+        "{:?}",
+        streamed.outcome
+    );
+    assert_eq!(streamed.contender, "distance · stream");
+}
+
 #[test]
 fn klines_of_days_that_do_not_follow_each_other_are_refused() {
     let dir = std::env::temp_dir().join(format!("mg-replay-gap-{}", std::process::id()));
@@ -126,7 +146,7 @@ fn comparison_table_csv_and_json_agree() {
         "no bot",
         "brink (buffer < 2%)",
         "seed-ladder",
-        "volatility-adaptive",
+        "volatility-adaptive · stream",
     ] {
         assert_eq!(
             table.matches(row).count(),
@@ -134,13 +154,15 @@ fn comparison_table_csv_and_json_agree() {
             "{row} once per day:\n{table}"
         );
     }
+    // Polled and streamed rows of the strategy (baselines are polled only).
+    assert_eq!(table.matches("volatility-adaptive").count(), 4, "{table}");
     let csv = marginguard(&[&args[..], &["--format", "csv"]].concat());
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].starts_with("scenario,run,survived,liquidated_at"));
-    assert_eq!(lines.len(), 1 + 2 * 4);
+    assert_eq!(lines.len(), 1 + 2 * 5);
     let json = marginguard(&[&args[..], &["--format", "json"]].concat());
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 10);
     for (row, line) in rows.iter().zip(&lines[1..]) {
         let survived = row["survived"].as_bool().unwrap();
         assert!(line.contains(&format!(",{survived},")), "{line} vs {row}");

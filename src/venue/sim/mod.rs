@@ -53,6 +53,8 @@ pub struct SimVenue {
     scenario: Scenario,
     clock: Clock,
     state: Mutex<SimState>,
+    /// Streamed: the marks reach the bot at this cadence (a replay in stream mode).
+    stream_cadence: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -95,7 +97,15 @@ impl SimVenue {
             scenario,
             clock,
             state: Mutex::new(state),
+            stream_cadence: None,
         }
+    }
+
+    /// This venue as a streamed one: its marks reach the bot every `cadence`, so the rescue
+    /// horizon is that cadence plus the settlement latency.
+    pub fn streamed(mut self, cadence: std::time::Duration) -> Self {
+        self.stream_cadence = Some(cadence);
+        self
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -267,6 +277,10 @@ fn settle_due(state: &mut SimState, now: Timestamp) {
 impl Venue for SimVenue {
     fn kind(&self) -> &'static str {
         "sim"
+    }
+
+    fn observation_interval(&self) -> Option<std::time::Duration> {
+        self.stream_cadence
     }
 
     fn transfer_rules(&self) -> TransferRules {
