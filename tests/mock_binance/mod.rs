@@ -190,6 +190,8 @@ pub struct State_ {
     pub banned_until: Option<Instant>,
     pub liquidated: bool,
     pub ws: ws::WsState,
+    /// When each transfer request reached the server (before anything else was done).
+    pub transfer_arrivals: Vec<Instant>,
 }
 
 pub type Shared = Arc<Mutex<State_>>;
@@ -241,6 +243,7 @@ impl MockBinance {
             banned_until: None,
             liquidated: false,
             ws: ws::WsState::default(),
+            transfer_arrivals: Vec::new(),
         }));
         let router = Router::new()
             .route("/market/stream", axum::routing::get(ws::market))
@@ -422,11 +425,15 @@ async fn handle(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let arrived = Instant::now();
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let route = Route::of(&method, &path);
     let (status, body, extra, delay) = {
         let mut s = state.lock().expect("mock lock");
+        if route == Some(Route::Transfer) {
+            s.transfer_arrivals.push(arrived);
+        }
         let (status, body, extra, delay) = answer(&mut s, route, &query, &body, &headers);
         let code = serde_json::from_str::<serde_json::Value>(&body)
             .ok()

@@ -25,6 +25,8 @@ use crate::mock_server::system_ms;
 pub enum Push {
     /// The current mark, now (a scripted move).
     Mark,
+    /// The current mark, on the cadence.
+    Periodic,
     Account(String),
     Garbage(String),
     Drop,
@@ -43,8 +45,12 @@ pub struct WsState {
     pub listen_key: Option<String>,
     pub listen_keys_created: u32,
     pub keepalives: u32,
-    /// Frames sent on the mark stream, with the instant each left.
+    /// Frames sent on the mark stream.
     pub mark_frames: u64,
+    /// When the first frame carrying the last scripted mark move left a socket (for
+    /// reaction-latency figures), and whether one is still awaited.
+    pub moved_mark_sent: Option<std::time::Instant>,
+    pub move_awaited: bool,
 }
 
 impl Default for WsState {
@@ -60,6 +66,8 @@ impl Default for WsState {
             listen_keys_created: 0,
             keepalives: 0,
             mark_frames: 0,
+            moved_mark_sent: None,
+            move_awaited: false,
         }
     }
 }
@@ -168,7 +176,7 @@ async fn market_session(state: Shared, mut socket: WebSocket) {
     let mut ping = tokio::time::interval(Duration::from_secs(180));
     loop {
         let outgoing = tokio::select! {
-            _ = tick.tick() => Some(Push::Mark),
+            _ = tick.tick() => Some(Push::Periodic),
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return; }
                 None
@@ -183,20 +191,30 @@ async fn market_session(state: Shared, mut socket: WebSocket) {
                 _ => None,
             },
         };
+        // (frame, the mark it carries)
         let frame = {
             let mut s = state.lock().expect("mock lock");
             match outgoing {
                 _ if s.ws.stalled => None,
-                Some(Push::Mark) => {
+                Some(Push::Mark | Push::Periodic) => {
                     s.ws.mark_frames += 1;
-                    Some(mark_frame(&s))
+                    Some((mark_frame(&s), Some(s.mark)))
                 }
-                Some(Push::Garbage(text)) => Some(text),
+                Some(Push::Garbage(text)) => Some((text, None)),
                 Some(Push::Drop) => return,
                 Some(Push::Account(_)) | None => None,
             }
         };
-        if let Some(frame) = frame {
+        if let Some((frame, mark)) = frame {
+            {
+                // Stamped as the frame is handed to the socket: the bot may read it, decide
+                // and call before this task runs again.
+                let mut s = state.lock().expect("mock lock");
+                if s.ws.move_awaited && mark.is_some_and(|m| m == s.mark) {
+                    s.ws.move_awaited = false;
+                    s.ws.moved_mark_sent = Some(std::time::Instant::now());
+                }
+            }
             if socket.send(Message::Text(frame.into())).await.is_err() {
                 return;
             }
@@ -221,7 +239,8 @@ async fn private_session(state: Shared, mut socket: WebSocket) {
                 Ok(Push::Account(frame)) => Some(frame),
                 Ok(Push::Garbage(text)) => Some(text),
                 Ok(Push::Drop) => return,
-                Ok(Push::Mark) | Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Ok(Push::Mark | Push::Periodic)
+                | Err(broadcast::error::RecvError::Lagged(_)) => None,
                 Err(_) => return,
             },
             incoming = socket.recv() => match incoming {
@@ -258,6 +277,8 @@ impl State_ {
     /// Moves the mark and pushes it on the stream at once (REST reads the same mark).
     pub fn move_mark(&mut self, mark: Decimal) {
         self.mark = mark;
+        self.ws.move_awaited = true;
+        self.ws.moved_mark_sent = None;
         self.inspect();
         self.push(Push::Mark);
     }
