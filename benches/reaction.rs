@@ -158,7 +158,7 @@ async fn polled_trial(mock: &MockBinance, salt: u64) -> Option<Duration> {
     })
     .await;
     // A phase that varies from trial to trial against the poll.
-    let phase = Duration::from_millis((salt.wrapping_mul(7919) % 1000) as u64);
+    let phase = Duration::from_millis(salt.wrapping_mul(7919) % 1000);
     tokio::time::sleep(phase).await;
     let arrivals = mock.with(|s| s.transfer_arrivals.len());
     let changed = Instant::now();
