@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use marginguard::config::{Config, ConfigError};
 
@@ -220,4 +221,87 @@ api_secret_env = "MG_TEST_CFGERR_GRACE_SECRET"
         GOOD_STRATEGY,
     );
     Config::load(&path).expect("a mock on this machine may use a short grace");
+}
+
+/// Streams are on by default on Binance's own hosts; a custom profile names its `ws_url`;
+/// a production profile may not point its streams elsewhere; knobs are bounded.
+#[test]
+fn binance_stream_settings_are_checked_and_named() {
+    std::env::set_var("MG_TEST_CFGERR_STREAM_KEY", "k");
+    std::env::set_var("MG_TEST_CFGERR_STREAM_SECRET", "s");
+    let config = |table: &str| {
+        format!(
+            r#"
+[[accounts]]
+name = "b"
+venue = "binance"
+strategy = "strategy.toml"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.binance]
+api_key_env = "MG_TEST_CFGERR_STREAM_KEY"
+api_secret_env = "MG_TEST_CFGERR_STREAM_SECRET"
+{table}
+"#
+        )
+    };
+    let streams = |table: &str| {
+        let path = write_config("stream-ok", &config(table), GOOD_STRATEGY);
+        let config = Config::load(&path).expect("loads");
+        match &config.accounts[0].venue {
+            marginguard::config::VenueConfig::Binance(settings) => settings.stream.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let production = streams("").expect("streams by default in production");
+    assert_eq!(production.ws_url, "wss://fstream.binance.com");
+    assert_eq!(production.settings.reconcile_every, Duration::from_secs(30));
+    assert!(streams("stream = false").is_none());
+    let custom = "profile = \"custom\"\nfutures_url = \"http://127.0.0.1:9\"\nspot_url = \"http://127.0.0.1:9\"";
+    assert!(
+        streams(custom).is_none(),
+        "a custom profile streams only with ws_url"
+    );
+    let mocked = streams(&format!(
+        "{custom}\nws_url = \"ws://127.0.0.1:9\"\nreconcile_every = \"10s\""
+    ))
+    .expect("streams on the mock");
+    assert_eq!(mocked.settings.reconcile_every, Duration::from_secs(10));
+    for (name, table, key, says) in [
+        (
+            "stream-ws-prod",
+            "ws_url = \"wss://example.net\"",
+            "ws_url",
+            "only allowed with profile = \"custom\"",
+        ),
+        (
+            "stream-reconcile",
+            "reconcile_every = \"1s\"",
+            "reconcile_every",
+            "between 5s and 10m",
+        ),
+        (
+            "stream-drift",
+            "drift_alert = \"150%\"",
+            "drift_alert",
+            "below 100%",
+        ),
+        (
+            "stream-custom",
+            &format!("{custom}\nstream = true"),
+            "stream",
+            "ws_url",
+        ),
+        (
+            "stream-plain-ws",
+            &format!("{custom}\nws_url = \"ws://example.net\""),
+            "ws_url",
+            "wss://",
+        ),
+    ] {
+        let error = load_err(name, &config(table), GOOD_STRATEGY);
+        assert_eq!(error.key, format!("accounts[0].binance.{key}"), "{error}");
+        assert!(error.to_string().contains(says), "{name}: {error}");
+    }
 }

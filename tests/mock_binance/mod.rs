@@ -715,8 +715,10 @@ fn serve(s: &mut State_, route: Route, query: &str) -> (u16, String) {
             s.next_tran_id += 1;
             let row = LedgerRow { tran_id, asset: "USDT".into(), amount, timestamp: s.now(), status: "CONFIRMED", query: query.to_string() };
             s.ledger.push(row);
-            let update = ws::account_update(s, "DEPOSIT");
-            s.push(ws::Push::Account(update));
+            if s.ws.account_event_on_transfer {
+                let update = ws::account_update(s, "DEPOSIT");
+                s.push(ws::Push::Account(update));
+            }
             (200, json!({"tranId": tran_id}).to_string())
         }
         Route::TransferHistory => {

@@ -51,6 +51,9 @@ pub struct WsState {
     /// reaction-latency figures), and whether one is still awaited.
     pub moved_mark_sent: Option<std::time::Instant>,
     pub move_awaited: bool,
+    /// Push an `ACCOUNT_UPDATE` after each transfer (Binance does; a test can stop it to
+    /// see the bot cope without).
+    pub account_event_on_transfer: bool,
 }
 
 impl Default for WsState {
@@ -68,6 +71,7 @@ impl Default for WsState {
             mark_frames: 0,
             moved_mark_sent: None,
             move_awaited: false,
+            account_event_on_transfer: true,
         }
     }
 }
