@@ -16,16 +16,7 @@ pub fn check_base_url(
     raw: &str,
     appended: &str,
 ) -> Result<String, ConfigError> {
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: use https://, or http:// to 127.0.0.1/localhost only"),
-        ));
-    }
+    let url = secure_or_local(file, key, raw, ("https", "http"))?;
     if url.path() != "/" || url.query().is_some() {
         return Err(ConfigError::new(
             file,
@@ -36,6 +27,27 @@ pub fn check_base_url(
         ));
     }
     Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// `raw` as a URL whose scheme is `schemes.0` (TLS) anywhere, or `schemes.1` (plain) only to
+/// this machine (a mock).
+fn secure_or_local(
+    file: &Path,
+    key: &str,
+    raw: &str,
+    (secure, plain): (&str, &str),
+) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(url.scheme() == secure || (url.scheme() == plain && local)) {
+        return Err(ConfigError::new(
+            file,
+            key,
+            format!("`{raw}`: use {secure}://, or {plain}:// to 127.0.0.1/localhost only"),
+        ));
+    }
+    Ok(url)
 }
 
 /// `request_timeout`, or `default` when not given: between 100 ms and 60 s.
@@ -60,16 +72,7 @@ pub fn check_stream_url(
     raw: &str,
     appended: &str,
 ) -> Result<String, ConfigError> {
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| ConfigError::new(file, key, format!("`{raw}` is not a URL: {e}")))?;
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if !(url.scheme() == "wss" || (url.scheme() == "ws" && local)) {
-        return Err(ConfigError::new(
-            file,
-            key,
-            format!("`{raw}`: use wss://, or ws:// to 127.0.0.1/localhost only"),
-        ));
-    }
+    let url = secure_or_local(file, key, raw, ("wss", "ws"))?;
     if url.query().is_some() {
         return Err(ConfigError::new(
             file,
