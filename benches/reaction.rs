@@ -67,17 +67,109 @@ fn runner(venue: Arc<dyn Venue>, poll: Duration, salt: u64) -> AccountRunner {
     .expect("an in-memory journal opens")
 }
 
-/// The healthy account every trial starts from: 1 BTC long at 60,000, 6,000 in the wallet.
-fn reset(mock: &MockBinance) {
-    mock.with(|s| {
-        s.wallet = Decimal::from(6_000);
-        s.spot_free = Decimal::from(1_000_000_000);
-        s.qty = Decimal::ONE;
-        s.mark = Decimal::from(60_000);
-        s.liquidated = false;
-        s.seen.clear();
-        s.used.clear();
-    });
+/// What the bench needs of a venue's mock.
+trait BenchMock: Sized {
+    const NAME: &'static str;
+    async fn start() -> Self;
+    /// The healthy account every trial starts from: 1 BTC long at 60,000, 6,000 in the
+    /// futures wallet, an ample reserve; the request log cleared.
+    fn reset(&self);
+    fn streaming_adapter(&self) -> Box<dyn Venue>;
+    fn polling_adapter(&self) -> Box<dyn Venue>;
+    /// (mark-stream, account-stream) connections accepted so far.
+    fn stream_connects(&self) -> (u32, u32);
+    /// Moves the mark and pushes it on the stream.
+    fn move_mark(&self, mark: Decimal);
+    /// Moves the mark REST reports, without a push.
+    fn set_rest_mark(&self, mark: Decimal);
+    /// When the first frame with the last moved mark left the mock's socket.
+    fn moved_mark_sent(&self) -> Option<Instant>;
+    /// When each transfer request reached the mock.
+    fn transfer_arrivals(&self) -> Vec<Instant>;
+    fn position_reads(&self) -> usize;
+    fn clear_requests(&self);
+    /// Each budget the requests so far drew on: (name, spent, limit), both per minute of
+    /// `seconds` observed.
+    fn budgets(&self, seconds: f64) -> Vec<(String, f64, f64)>;
+}
+
+impl BenchMock for MockBinance {
+    const NAME: &'static str = "binance";
+
+    async fn start() -> Self {
+        MockBinance::start(Decimal::from(6_000), Decimal::from(1_000_000_000)).await
+    }
+
+    fn reset(&self) {
+        self.with(|s| {
+            s.wallet = Decimal::from(6_000);
+            s.spot_free = Decimal::from(1_000_000_000);
+            s.qty = Decimal::ONE;
+            s.mark = Decimal::from(60_000);
+            s.liquidated = false;
+            s.seen.clear();
+            s.used.clear();
+        });
+    }
+
+    fn streaming_adapter(&self) -> Box<dyn Venue> {
+        MockBinance::streaming_adapter(self, Duration::from_secs(30))
+    }
+
+    fn polling_adapter(&self) -> Box<dyn Venue> {
+        Box::new(self.adapter(mock_binance::SECRET))
+    }
+
+    fn stream_connects(&self) -> (u32, u32) {
+        MockBinance::stream_connects(self)
+    }
+
+    fn move_mark(&self, mark: Decimal) {
+        MockBinance::move_mark(self, mark);
+    }
+
+    fn set_rest_mark(&self, mark: Decimal) {
+        self.with(|s| s.mark = mark);
+    }
+
+    fn moved_mark_sent(&self) -> Option<Instant> {
+        self.with(|s| s.ws.moved_mark_sent)
+    }
+
+    fn transfer_arrivals(&self) -> Vec<Instant> {
+        self.with(|s| s.transfer_arrivals.clone())
+    }
+
+    fn position_reads(&self) -> usize {
+        self.count(mock_binance::Route::PositionRisk)
+    }
+
+    fn clear_requests(&self) {
+        self.with(|s| s.seen.clear());
+    }
+
+    /// Binance's weight pools (binance.md §5).
+    fn budgets(&self, seconds: f64) -> Vec<(String, f64, f64)> {
+        use mock_binance::Route;
+        let mut spent = [0u32; 3];
+        for seen in self.seen() {
+            let (pool, weight) = match seen.route {
+                Some(Route::ServerTime | Route::Brackets) => (0, 1),
+                Some(Route::Account | Route::PositionRisk | Route::AccountConfig) => (0, 5),
+                Some(Route::ListenKeyCreate | Route::ListenKeyKeepalive) => (0, 1),
+                Some(Route::SpotAccount) => (1, 20),
+                Some(Route::TransferHistory | Route::ApiRestrictions) => (2, 1),
+                _ => continue,
+            };
+            spent[pool] += weight;
+        }
+        let per_minute = |w: u32| f64::from(w) * 60.0 / seconds;
+        vec![
+            ("futures IP weight".into(), per_minute(spent[0]), 2_400.0),
+            ("spot IP weight".into(), per_minute(spent[1]), 6_000.0),
+            ("sapi IP weight".into(), per_minute(spent[2]), 12_000.0),
+        ]
+    }
 }
 
 async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
@@ -113,10 +205,10 @@ impl Started {
 
 /// One streamed trial: the latency from the wick's frame leaving the mock to the transfer
 /// arriving, or `None` if no transfer came within 2 s.
-async fn streamed_trial(mock: &MockBinance, salt: u64) -> Option<Duration> {
-    reset(mock);
+async fn streamed_trial<M: BenchMock>(mock: &M, salt: u64) -> Option<Duration> {
+    mock.reset();
     let (markets, privates) = mock.stream_connects();
-    let venue: Arc<dyn Venue> = Arc::from(mock.streaming_adapter(Duration::from_secs(30)));
+    let venue: Arc<dyn Venue> = Arc::from(mock.streaming_adapter());
     let running = start(runner(venue, Duration::from_secs(30), salt));
     let connected = wait_until(Duration::from_secs(5), || {
         let (m, p) = mock.stream_connects();
@@ -126,22 +218,21 @@ async fn streamed_trial(mock: &MockBinance, salt: u64) -> Option<Duration> {
     // The reseeds after connecting (both streams), so the wick meets a settled account as
     // it would in a daemon that has run for a while.
     tokio::time::sleep(Duration::from_millis(env_or("BENCH_SETTLE_MS", 150) as u64)).await;
-    let arrivals = mock.with(|s| s.transfer_arrivals.len());
-    mock.with(|s| s.ws.moved_mark_sent = None);
+    let arrivals = mock.transfer_arrivals().len();
     mock.move_mark(Decimal::from(58_000));
     let arrived = wait_until(Duration::from_secs(2), || {
-        mock.with(|s| s.transfer_arrivals.len() > arrivals)
+        mock.transfer_arrivals().len() > arrivals
     })
     .await;
-    let latency = mock.with(|s| {
-        let sent = s.ws.moved_mark_sent?;
-        let at = *s.transfer_arrivals.get(arrivals)?;
+    let latency = mock.moved_mark_sent().and_then(|sent| {
+        let at = *mock.transfer_arrivals().get(arrivals)?;
         Some(at.saturating_duration_since(sent))
     });
     running.stop().await;
     if !(connected && arrived && latency.is_some()) {
         eprintln!(
-            "trial {salt}: connected {connected}, transfer {arrived}, frame seen {}",
+            "{} trial {salt}: connected {connected}, transfer {arrived}, frame seen {}",
+            M::NAME,
             latency.is_some()
         );
     }
@@ -149,29 +240,25 @@ async fn streamed_trial(mock: &MockBinance, salt: u64) -> Option<Duration> {
 }
 
 /// One polled trial (1 s polls): from the mark change at the mock to the transfer.
-async fn polled_trial(mock: &MockBinance, salt: u64) -> Option<Duration> {
-    reset(mock);
-    let venue: Arc<dyn Venue> = Arc::new(mock.adapter(mock_binance::SECRET));
+async fn polled_trial<M: BenchMock>(mock: &M, salt: u64) -> Option<Duration> {
+    mock.reset();
+    let venue: Arc<dyn Venue> = Arc::from(mock.polling_adapter());
     let running = start(runner(venue, Duration::from_secs(1), salt));
-    let first_read = wait_until(Duration::from_secs(3), || {
-        mock.count(mock_binance::Route::PositionRisk) > 0
-    })
-    .await;
+    let first_read = wait_until(Duration::from_secs(3), || mock.position_reads() > 0).await;
     // A phase that varies from trial to trial against the poll.
     let phase = Duration::from_millis(salt.wrapping_mul(7919) % 1000);
     tokio::time::sleep(phase).await;
-    let arrivals = mock.with(|s| s.transfer_arrivals.len());
+    let arrivals = mock.transfer_arrivals().len();
     let changed = Instant::now();
-    mock.with(|s| s.mark = Decimal::from(58_000));
+    mock.set_rest_mark(Decimal::from(58_000));
     let arrived = wait_until(Duration::from_secs(3), || {
-        mock.with(|s| s.transfer_arrivals.len() > arrivals)
+        mock.transfer_arrivals().len() > arrivals
     })
     .await;
-    let latency = mock.with(|s| {
-        s.transfer_arrivals
-            .get(arrivals)
-            .map(|at| at.saturating_duration_since(changed))
-    });
+    let latency = mock
+        .transfer_arrivals()
+        .get(arrivals)
+        .map(|at| at.saturating_duration_since(changed));
     running.stop().await;
     (first_read && arrived).then_some(latency).flatten()
 }
@@ -195,9 +282,8 @@ fn summary(label: &str, mut samples: Vec<Duration>, failures: usize) {
     );
 }
 
-async fn reaction(trials_stream: usize, trials_poll: usize) {
-    let mock = MockBinance::start(Decimal::from(6_000), Decimal::from(1_000_000_000)).await;
-    mock.with(|s| s.history_lag_ms = 0);
+async fn reaction<M: BenchMock>(trials_stream: usize, trials_poll: usize) {
+    let mock = M::start().await;
     let mut samples = Vec::with_capacity(trials_stream);
     let mut failures = 0;
     for trial in 0..trials_stream {
@@ -206,7 +292,7 @@ async fn reaction(trials_stream: usize, trials_poll: usize) {
             None => failures += 1,
         }
     }
-    summary("binance streamed (mark → transfer)", samples, failures);
+    summary(&format!("{} streamed (mark → transfer)", M::NAME), samples, failures);
     let mut samples = Vec::with_capacity(trials_poll);
     let mut failures = 0;
     for trial in 0..trials_poll {
@@ -215,64 +301,36 @@ async fn reaction(trials_stream: usize, trials_poll: usize) {
             None => failures += 1,
         }
     }
-    summary("binance polled every 1 s", samples, failures);
+    summary(&format!("{} polled every 1 s", M::NAME), samples, failures);
 }
 
-/// The weight a healthy account spends per minute: (futures IP, spot IP, SAPI IP) weights.
-fn weights(mock: &MockBinance) -> [u32; 3] {
-    use mock_binance::Route;
-    let mut total = [0u32; 3];
-    for seen in mock.seen() {
-        let (pool, weight) = match seen.route {
-            Some(Route::ServerTime | Route::Brackets) => (0, 1),
-            Some(Route::Account | Route::PositionRisk | Route::AccountConfig) => (0, 5),
-            Some(Route::ListenKeyCreate | Route::ListenKeyKeepalive) => (0, 1),
-            Some(Route::SpotAccount) => (1, 20),
-            Some(Route::TransferHistory | Route::ApiRestrictions) => (2, 1),
-            _ => continue,
-        };
-        total[pool] += weight;
-    }
-    total
-}
-
-async fn idle_weight(seconds: u64) {
-    let streamed = MockBinance::start(Decimal::from(6_000), Decimal::from(10_000)).await;
-    let polled = MockBinance::start(Decimal::from(6_000), Decimal::from(10_000)).await;
+/// A healthy account streamed, and one polled at the default 10 s, side by side for
+/// `seconds`: request budget spent per minute.
+async fn idle_weight<M: BenchMock>(seconds: u64) {
+    let streamed = M::start().await;
+    let polled = M::start().await;
+    streamed.reset();
+    polled.reset();
     let poll = Duration::from_secs(10);
-    let a = start(runner(
-        Arc::from(streamed.streaming_adapter(Duration::from_secs(30))),
-        poll,
-        1,
-    ));
-    let b = start(runner(
-        Arc::new(polled.adapter(mock_binance::SECRET)),
-        poll,
-        2,
-    ));
-    // Start-up reads (brackets, clock, config) are not idle: count from the first minute on.
+    let a = start(runner(Arc::from(streamed.streaming_adapter()), poll, 1));
+    let b = start(runner(Arc::from(polled.polling_adapter()), poll, 2));
+    // Start-up reads (tiers, clock, account mode) are not idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    streamed.with(|s| s.seen.clear());
-    polled.with(|s| s.seen.clear());
+    streamed.clear_requests();
+    polled.clear_requests();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     a.stop().await;
     b.stop().await;
-    let per_minute = |w: u32| f64::from(w) * 60.0 / seconds as f64;
-    let limits = [2_400.0, 6_000.0, 12_000.0];
-    for (label, mock) in [
-        ("binance streamed, idle", &streamed),
-        ("binance polled every 10 s, idle", &polled),
-    ] {
-        let w = weights(mock);
-        println!(
-            "{label:<34} weight/min: futures {:>6.1} ({:.2} % of 2,400)  spot {:>6.1} ({:.2} % of 6,000)  sapi {:>5.1} ({:.3} % of 12,000)",
-            per_minute(w[0]),
-            per_minute(w[0]) / limits[0] * 100.0,
-            per_minute(w[1]),
-            per_minute(w[1]) / limits[1] * 100.0,
-            per_minute(w[2]),
-            per_minute(w[2]) / limits[2] * 100.0,
-        );
+    for (label, mock) in [("streamed, idle", &streamed), ("polled every 10 s, idle", &polled)] {
+        let line = mock
+            .budgets(seconds as f64)
+            .into_iter()
+            .map(|(name, spent, limit)| {
+                format!("{name} {spent:.1}/min ({:.2} % of {limit})", spent / limit * 100.0)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        println!("{} {label:<26} {line}", M::NAME);
     }
 }
 
@@ -294,7 +352,7 @@ fn main() {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        reaction(stream, poll).await;
-        idle_weight(idle).await;
+        reaction::<MockBinance>(stream, poll).await;
+        idle_weight::<MockBinance>(idle).await;
     });
 }
