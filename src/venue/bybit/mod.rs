@@ -17,7 +17,8 @@
 //!
 //! Layout: `credential` (key and secret, redacted), `signing` (pure HMAC over Bybit's pre-sign
 //! string), `http` (timestamps, clock offset, per-endpoint budgets, 10002/10006/403), `parse`
-//! (raw JSON → core types), `error` (codes → `VenueError`), `config`.
+//! (raw JSON → core types), `error` (codes → `VenueError`), `config`, `stream` (the ticker
+//! and private WebSocket streams, read into marks and account events).
 
 pub mod config;
 pub mod credential;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod parse;
 pub mod signing;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
