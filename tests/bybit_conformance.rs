@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
+use conformance::streaming::StreamingExchange;
 use conformance::{Fault, Malformed, MockExchange, ScriptedAccount, Target};
 use marginguard::venue::Venue;
 use mock_bybit::{MockBybit, Route, SECRET};
@@ -94,4 +95,72 @@ impl MockExchange for Bybit {
     }
 }
 
+#[async_trait]
+impl StreamingExchange for Bybit {
+    fn streaming_adapter(&self, reconcile_every: Duration) -> Box<dyn Venue> {
+        self.0.streaming_adapter(reconcile_every)
+    }
+
+    fn move_mark(&self, mark: Decimal) {
+        self.0.move_mark(mark);
+    }
+
+    fn set_rest_mark(&self, mark: Decimal) {
+        self.0.with(|s| s.mark = mark);
+    }
+
+    fn stall_streams(&self, stalled: bool) {
+        self.0.stall_streams(stalled);
+    }
+
+    fn drop_streams(&self) {
+        self.0.drop_streams();
+    }
+
+    fn refuse_stream_connections(&self, count: u32) {
+        self.0.refuse_stream_connections(count);
+    }
+
+    fn send_raw(&self, text: &str) {
+        self.0.send_garbage(text);
+    }
+
+    /// A ticker delta carrying `mark`, broken the ways a venue's bytes can be.
+    fn broken_mark_frames(&self, mark: Decimal) -> Vec<String> {
+        let good = self.0.with(|s| {
+            let was = s.mark;
+            s.mark = mark;
+            let frame = mock_bybit::ws::ticker_frame(s, "delta", true);
+            s.mark = was;
+            frame
+        });
+        let price = format!(r#""markPrice":"{mark}""#);
+        assert!(good.contains(&price), "{good}");
+        let parsed: serde_json::Value = serde_json::from_str(&good).expect("the mock's frame");
+        let ts = format!(r#""ts":{}"#, parsed["ts"]);
+        let mut listed = parsed.clone();
+        listed["data"] = serde_json::json!([parsed["data"]]);
+        vec![
+            good.replace(&price, r#""markPrice":"""#),
+            good.replace(&price, r#""markPrice":"0""#),
+            good.replace(&price, &format!(r#""markPrice":"-{mark}""#)),
+            good.replace(&price, r#""markPrice":"5e4""#),
+            good.replace(&price, r#""markPrice":null"#),
+            good.replace(&price, &format!(r#""markPrice":["{mark}"]"#)),
+            good.replace(&ts, r#""ts":"now""#),
+            good.replace(r#""type":"delta""#, r#""type":"update""#),
+            good.replace(r#""symbol":"BTCUSDT""#, r#""symbol":"ETHUSDT""#),
+            good.replace(r#""data""#, r#""dta""#),
+            listed.to_string(),
+            good[..good.len() / 2].to_string(),
+            "<html>502</html>".to_string(),
+        ]
+    }
+
+    fn mark_connects(&self) -> u32 {
+        self.0.stream_connects().0
+    }
+}
+
 conformance::conformance_tests!(Bybit);
+conformance::streaming::streaming_conformance_tests!(Bybit);

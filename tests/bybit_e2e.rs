@@ -1,7 +1,8 @@
 //! Mock Bybit end to end: config → wiring → engine ticks → signed calls; one rescue moves money
 //! once however often it is sent; 131214; account-mode refusals; the `check` pre-flight; demo
 //! trading without transfer endpoints; clock skew and 10002; the limit headers, 10006 and 403;
-//! degraded tiers; and a canary secret that must never reach a log line.
+//! degraded tiers; a canary secret that must never reach a log line; and the streams: the
+//! private stream's auth and pushes, a refused auth, the ticker stream's heartbeat.
 
 mod common;
 mod mock_bybit;
@@ -605,4 +606,138 @@ async fn run_refuses_to_arm_a_live_key_that_check_refuses() {
     assert!(message.contains("cannot transfer"), "{message}");
     assert_eq!(mock.count(Route::Transfer), 0);
     assert_eq!(mock.count(Route::WalletBalance), 0, "no tick ran");
+}
+
+/// Polls `done` every 20 ms for up to `limit`.
+async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+/// A streamed venue with its streams started (they start when the engine first waits).
+fn listening(venue: Box<dyn Venue>) -> (Arc<dyn Venue>, tokio::task::JoinHandle<()>) {
+    let venue: Arc<dyn Venue> = Arc::from(venue);
+    let listener = {
+        let venue = venue.clone();
+        tokio::spawn(async move {
+            loop {
+                venue.changed().await;
+            }
+        })
+    };
+    (venue, listener)
+}
+
+/// The private stream authenticates with the real signature, subscribes to `wallet` and
+/// `position` once the auth is acked (the mock refuses a subscription before it), and a
+/// transfer made elsewhere reaches the streamed account through its push: the next snapshot
+/// is read from REST and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_stream_authenticates_and_a_wallet_push_brings_a_rest_read() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let (venue, listener) = listening(mock.streaming_adapter(Duration::from_secs(30)));
+    venue.snapshot().await.expect("the REST seed");
+    let subscribed = |s: &mock_bybit::State_| {
+        s.ws.subscriptions
+            .iter()
+            .any(|t| *t == ["wallet".to_string(), "position".to_string()])
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || mock
+            .with(|s| s.ws.auths == (1, 0)
+                && subscribed(s)
+                && s.ws.mark_frames > 2))
+        .await,
+        "auths {:?}, subscriptions {:?}",
+        mock.with(|s| s.ws.auths),
+        mock.with(|s| s.ws.subscriptions.clone())
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    venue.snapshot().await.expect("the seed after connecting");
+    let reads = mock.count(Route::Positions);
+    let before = venue.snapshot().await.expect("a streamed snapshot");
+    assert_eq!(mock.count(Route::Positions), reads, "the stream was fresh");
+    // A transfer the streamed venue did not make: only the push can tell it.
+    let outside = mock.adapter(SECRET);
+    outside
+        .transfer(&request(77, "250"))
+        .await
+        .expect("the transfer");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reads = mock.count(Route::Positions);
+    let after = venue.snapshot().await.expect("a snapshot after the push");
+    assert_eq!(
+        mock.count(Route::Positions),
+        reads + 1,
+        "the wallet push brought no REST read"
+    );
+    assert_eq!(
+        after.wallet_balance.0 - before.wallet_balance.0,
+        d("250"),
+        "{after:?}"
+    );
+    listener.abort();
+}
+
+/// A wrong secret: the auth is refused and retried after a back-off (a handful of attempts
+/// in 3 s, not hundreds), and neither the secret nor the auth frame reaches a log line.
+#[tokio::test]
+async fn a_refused_stream_auth_backs_off_and_never_logs_the_secret() {
+    const CANARY: &str = "CANARY-5d41402abc4b2a76b9719d911017c592-BYBIT-WS";
+    let (logs, _guard) = capture();
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    let (venue, listener) =
+        listening(mock.streaming_adapter_signing_with(CANARY, Duration::from_secs(30)));
+    // REST refuses the same signature: no position, so no mark stream; the account stream
+    // connects regardless.
+    assert!(venue.snapshot().await.is_err());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    listener.abort();
+    let (accepted, refused) = mock.with(|s| s.ws.auths);
+    assert_eq!(accepted, 0);
+    assert!((2..=6).contains(&refused), "{refused} auth attempts in 3 s");
+    assert!(mock.with(|s| s.ws.subscriptions.is_empty()));
+    let text = logs.text();
+    assert!(
+        text.contains("Invalid sign"),
+        "the refusal must be logged: {text}"
+    );
+    assert!(!text.contains(CANARY), "the secret leaked");
+    assert!(
+        !text.contains("5d41402abc4b2a76b9719d911017c592"),
+        "part of the secret leaked"
+    );
+    assert!(
+        !text.contains("\"op\":\"auth\",\"args\""),
+        "the auth frame was logged"
+    );
+}
+
+/// A ticker stream gone quiet (here: a mock pushing once an hour) is probed with Bybit's
+/// ping after 5 s; the pong keeps the connection past its 10 s silence limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_ticker_stream_is_pinged_and_its_pong_keeps_it() {
+    let mock = MockBybit::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.ws.cadence = Duration::from_secs(3600));
+    let (venue, listener) = listening(mock.streaming_adapter(Duration::from_secs(30)));
+    venue.snapshot().await.expect("the REST seed");
+    assert!(
+        eventually(Duration::from_secs(5), || mock.stream_connects().0 == 1).await,
+        "the mark stream never connected"
+    );
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    listener.abort();
+    let (public_pings, _) = mock.with(|s| s.ws.pings);
+    assert!(public_pings >= 2, "{public_pings} pings in 11 s of silence");
+    assert_eq!(
+        mock.stream_connects().0,
+        1,
+        "the pong did not keep the connection"
+    );
 }

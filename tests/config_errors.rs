@@ -305,3 +305,49 @@ api_secret_env = "MG_TEST_CFGERR_STREAM_SECRET"
         assert!(error.to_string().contains(says), "{name}: {error}");
     }
 }
+
+/// A Bybit stream URL is named by its key: plain `ws://` only to this machine, and stream
+/// URLs only beside a `base_url` (the profiles' hosts are documented).
+#[test]
+fn a_bad_bybit_stream_url_names_its_key() {
+    std::env::set_var("MG_TEST_CFGERR_BYBIT_WS_KEY", "k");
+    std::env::set_var("MG_TEST_CFGERR_BYBIT_WS_SECRET", "s");
+    let config = |urls: &str| {
+        format!(
+            r#"
+[[accounts]]
+name = "y"
+venue = "bybit"
+strategy = "strategy.toml"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.bybit]
+profile = "testnet"
+api_key_env = "MG_TEST_CFGERR_BYBIT_WS_KEY"
+api_secret_env = "MG_TEST_CFGERR_BYBIT_WS_SECRET"
+{urls}
+"#
+        )
+    };
+    let error = load_err(
+        "bybit-ws-plain",
+        &config(
+            "base_url = \"http://127.0.0.1:9\"\nws_public_url = \"ws://stream.example.net/v5/public/linear\"\nws_private_url = \"ws://127.0.0.1:9/v5/private\"",
+        ),
+        GOOD_STRATEGY,
+    );
+    assert!(error.file.ends_with("config.toml"), "{error}");
+    assert_eq!(error.key, "accounts[0].bybit.ws_public_url", "{error}");
+    assert!(error.message.contains("wss://"), "{error}");
+    let error = load_err(
+        "bybit-ws-no-base",
+        &config("ws_private_url = \"wss://stream.example.net/v5/private\""),
+        GOOD_STRATEGY,
+    );
+    assert_eq!(error.key, "accounts[0].bybit.ws_private_url", "{error}");
+    assert!(
+        error.message.contains("only allowed with base_url"),
+        "{error}"
+    );
+}

@@ -10,8 +10,10 @@
 //! `X-Bapi-Limit-Reset-Timestamp`, answers 10006 on overuse (and to whoever calls through it),
 //! and HTTP 403 "access too frequent" when the IP limit (600 per 5 s) is exceeded. In demo mode
 //! the asset and key endpoints do not exist (10017). Tests can make the next call to a route
-//! misbehave.
+//! misbehave. Its streams (`ws`) are on the same port.
 #![allow(dead_code)]
+
+pub mod ws;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -163,6 +165,7 @@ pub struct State_ {
     pub ip_used: (Instant, u32),
     pub banned_until: Option<Instant>,
     pub liquidated: bool,
+    pub ws: ws::WsState,
 }
 
 pub type Shared = Arc<Mutex<State_>>;
@@ -216,8 +219,13 @@ impl MockBybit {
             ip_used: (Instant::now(), 0),
             banned_until: None,
             liquidated: false,
+            ws: ws::WsState::default(),
         }));
-        let router = Router::new().fallback(handle).with_state(state.clone());
+        let router = Router::new()
+            .route("/v5/public/linear", axum::routing::get(ws::public))
+            .route("/v5/private", axum::routing::get(ws::private))
+            .fallback(handle)
+            .with_state(state.clone());
         let (addr, _serving) = server::serve(router).await;
         MockBybit {
             addr,
@@ -241,6 +249,72 @@ impl MockBybit {
 
     pub fn adapter(&self, secret: &str) -> marginguard::venue::bybit::BybitVenue {
         self.adapter_as(marginguard::venue::bybit::Profile::Testnet, secret)
+    }
+
+    /// The public (tickers) stream's URL on this mock.
+    pub fn ws_public_url(&self) -> String {
+        format!("ws://{}/v5/public/linear", self.addr)
+    }
+
+    /// The private stream's URL on this mock.
+    pub fn ws_private_url(&self) -> String {
+        format!("ws://{}/v5/private", self.addr)
+    }
+
+    /// The adapter (as testnet) with its streams on this mock: tickers and account pushes
+    /// over WebSocket, the account re-priced locally, reconciled by REST every
+    /// `reconcile_every`.
+    pub fn streaming_adapter(
+        &self,
+        reconcile_every: Duration,
+    ) -> Box<dyn marginguard::venue::Venue> {
+        self.streaming_adapter_signing_with(SECRET, reconcile_every)
+    }
+
+    /// `streaming_adapter`, signing (REST and the stream auth) with `secret`.
+    pub fn streaming_adapter_signing_with(
+        &self,
+        secret: &str,
+        reconcile_every: Duration,
+    ) -> Box<dyn marginguard::venue::Venue> {
+        use marginguard::venue::bybit::{stream, BybitSettings, BybitVenue, Credentials, Profile};
+        use marginguard::venue::streaming::StreamSettings;
+        let mut settings = BybitSettings::at(
+            Profile::Testnet,
+            &self.url,
+            Credentials::new(API_KEY, secret),
+        );
+        settings.http.timeout = Duration::from_millis(400);
+        let mut knobs = StreamSettings::for_cadence(stream::MARK_CADENCE);
+        knobs.reconcile_every = reconcile_every;
+        let settings = settings.with_stream(&self.ws_public_url(), &self.ws_private_url(), knobs);
+        BybitVenue::open(&settings, marginguard::clock::Clock::Wall)
+    }
+
+    /// Moves the mark; the ticker stream pushes it at once and REST reads it too.
+    pub fn move_mark(&self, mark: Decimal) {
+        self.with(|s| s.move_mark(mark));
+    }
+
+    pub fn stall_streams(&self, stalled: bool) {
+        self.with(|s| s.ws.stalled = stalled);
+    }
+
+    pub fn drop_streams(&self) {
+        self.with(|s| s.push(ws::Push::Drop));
+    }
+
+    pub fn send_garbage(&self, text: &str) {
+        self.with(|s| s.push(ws::Push::Garbage(text.to_string())));
+    }
+
+    pub fn refuse_stream_connections(&self, count: u32) {
+        self.with(|s| s.ws.refuse = count);
+    }
+
+    /// (mark-stream connections, account-stream connections) so far, refused ones included.
+    pub fn stream_connects(&self) -> (u32, u32) {
+        self.with(|s| (s.ws.public_connects, s.ws.private_connects))
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut State_) -> T) -> T {
@@ -660,6 +734,7 @@ fn serve(s: &mut State_, route: Route, query: &str, body: &str) -> String {
                 body: body.to_string(),
             };
             s.ledger.push(row);
+            s.push_account_events();
             s.envelope(0, "success", json!({"transferId": id, "status": "SUCCESS"}))
         }
         Route::TransferList => {

@@ -3,7 +3,7 @@
 //! The secret is a `common::credential::Hidden`: used only to sign, shown nowhere (`Debug`
 //! prints the first four characters of the key and `[redacted]`), overwritten on drop. Reading
 //! from the environment or an owner-only file is shared (`venue::common::credential`); what is
-//! Bybit's here is the signature.
+//! Bybit's here are the signatures: REST requests and the private stream's auth.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use crate::venue::common::credential::KeyPair;
 
 pub use crate::venue::common::credential::CredentialError;
 
-/// The key pair, with Bybit's signature as its only use of the secret.
+/// The key pair, with Bybit's two signatures (REST, stream auth) as the only uses of the secret.
 #[derive(Clone, Debug)]
 pub struct Credentials(KeyPair);
 
@@ -33,10 +33,16 @@ impl Credentials {
         self.0.api_key()
     }
 
-    /// `X-BAPI-SIGN` for one request: the only use of the secret.
+    /// `X-BAPI-SIGN` for one request.
     pub fn sign(&self, timestamp_ms: i64, recv_window_ms: u128, payload: &str) -> String {
         let message = signing::presign(timestamp_ms, self.0.api_key(), recv_window_ms, payload);
         signing::hmac_hex(self.0.secret(), &message)
+    }
+
+    /// The signature of a private-stream auth expiring at `expires_ms` (server ms): the
+    /// secret's other use.
+    pub fn sign_stream_auth(&self, expires_ms: i64) -> String {
+        signing::hmac_hex(self.0.secret(), &super::stream::auth_presign(expires_ms))
     }
 }
 
@@ -62,6 +68,11 @@ mod tests {
         assert_eq!(
             credentials.sign(1_700_000_000_000, 5000, "accountType=UNIFIED&coin=USDT"),
             "31e360a6e0ff8a9aac126c5f39a88b77fe0f88b2b973aa375f2066b02b2d1911"
+        );
+        // Vector E (bybit.md §2.3): the private stream's auth.
+        assert_eq!(
+            credentials.sign_stream_auth(1_700_000_001_000),
+            "fe14fed8adc891bf6a3d7c60ca81e3080a316580df92a72c4902f98cd5c1fa61"
         );
     }
 

@@ -17,7 +17,8 @@
 //!
 //! Layout: `credential` (key and secret, redacted), `signing` (pure HMAC over Bybit's pre-sign
 //! string), `http` (timestamps, clock offset, per-endpoint budgets, 10002/10006/403), `parse`
-//! (raw JSON → core types), `error` (codes → `VenueError`), `config`.
+//! (raw JSON → core types), `error` (codes → `VenueError`), `config`, `stream` (the ticker
+//! and private WebSocket streams, read into marks and account events).
 
 pub mod config;
 pub mod credential;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod parse;
 pub mod signing;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,8 @@ use crate::clock::Clock;
 use crate::core::{Account, TierTable};
 use crate::money::Usdt;
 use crate::time::Timestamp;
+use crate::venue::common::stream::{run_stream, Backoff, StreamCounters};
+use crate::venue::streaming::{MarkBoard, StreamStarter, Streaming};
 use crate::venue::{
     KeyPermissions, TransferKey, TransferReceipt, TransferRequest, TransferRules, TransferStatus,
     Venue, VenueError, VenueSnapshot,
@@ -60,7 +64,8 @@ const MAX_PAGES: usize = 5;
 const LOOKUP_BEFORE_MS: i64 = 10 * 60_000;
 
 pub struct BybitVenue {
-    http: HttpClient,
+    /// Shared with the private stream, whose auth expires on the server's clock.
+    http: Arc<HttpClient>,
     profile: Profile,
     assumed_reserve: Usdt,
     tiers: Mutex<HashMap<String, CachedTiers>>,
@@ -150,14 +155,55 @@ pub fn transfer_body(transfer_id: &str, amount: Usdt) -> String {
 }
 
 impl BybitVenue {
-    /// The venue as the engine reads it. Streams are not built for this venue yet: polled.
+    /// The venue as the engine reads it: streamed when the settings name streams (tickers
+    /// and account pushes over WebSocket, the account re-priced locally), polled otherwise.
     pub fn open(settings: &BybitSettings, clock: Clock) -> Box<dyn Venue> {
-        Box::new(Self::new(settings, clock))
+        let venue = Self::new(settings, clock.clone());
+        let Some(config) = settings.stream.clone() else {
+            return Box::new(venue);
+        };
+        let http = venue.http.clone();
+        let offset = {
+            let http = http.clone();
+            Box::new(move || http.offset_ms())
+        };
+        let board = Arc::new(MarkBoard::new(clock.clone(), offset));
+        let credentials = settings.credentials.clone();
+        let starter: StreamStarter = Box::new(move |board: Arc<MarkBoard>| {
+            let counters = Arc::new(StreamCounters::default());
+            let marks = stream::MarkStream::new(&config.public_url, &board);
+            let account = stream::AccountStream::new(&config.private_url, http, credentials);
+            vec![
+                tokio::spawn(run_stream(
+                    Arc::new(marks),
+                    board.clone(),
+                    Backoff::default(),
+                    counters.clone(),
+                )),
+                tokio::spawn(run_stream(
+                    Arc::new(account),
+                    board,
+                    Backoff::default(),
+                    counters,
+                )),
+            ]
+        });
+        Box::new(Streaming::new(
+            Box::new(venue),
+            board,
+            config.settings,
+            clock,
+            starter,
+        ))
     }
 
     pub fn new(settings: &BybitSettings, clock: Clock) -> Self {
         Self {
-            http: HttpClient::new(settings.http.clone(), settings.credentials.clone(), clock),
+            http: Arc::new(HttpClient::new(
+                settings.http.clone(),
+                settings.credentials.clone(),
+                clock,
+            )),
             profile: settings.profile,
             assumed_reserve: settings.assumed_reserve,
             tiers: Mutex::new(HashMap::new()),
