@@ -78,7 +78,7 @@ impl Route {
     }
 
     /// The documented per-UID limit: (count, window).
-    fn limit(self) -> Option<(u32, Duration)> {
+    pub fn limit(self) -> Option<(u32, Duration)> {
         let s = Duration::from_secs(1);
         match self {
             Route::ServerTime | Route::RiskLimit => None,
@@ -165,6 +165,8 @@ pub struct State_ {
     pub ip_used: (Instant, u32),
     pub banned_until: Option<Instant>,
     pub liquidated: bool,
+    /// When each transfer request reached the server (before anything else was done).
+    pub transfer_arrivals: Vec<std::time::Instant>,
     pub ws: ws::WsState,
 }
 
@@ -219,6 +221,7 @@ impl MockBybit {
             ip_used: (Instant::now(), 0),
             banned_until: None,
             liquidated: false,
+            transfer_arrivals: Vec::new(),
             ws: ws::WsState::default(),
         }));
         let router = Router::new()
@@ -415,11 +418,15 @@ async fn handle(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let route = Route::of(&method, &path);
     let (status, text, extra, delay) = {
         let mut s = state.lock().expect("mock lock");
+        if route == Some(Route::Transfer) {
+            s.transfer_arrivals.push(arrived);
+        }
         let (status, text, extra, delay) = answer(&mut s, route, &query, &body, &headers);
         let ret_code = serde_json::from_str::<Value>(&text)
             .ok()

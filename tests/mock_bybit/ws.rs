@@ -58,6 +58,10 @@ pub struct WsState {
     pub pings: (u32, u32),
     /// Ticker frames sent (snapshots and deltas).
     pub mark_frames: u64,
+    /// When the first ticker carrying the last scripted move was handed to a socket (for
+    /// reaction-latency figures), and whether one is still awaited.
+    pub moved_mark_sent: Option<std::time::Instant>,
+    pub move_awaited: bool,
     next_conn: u64,
 }
 
@@ -74,6 +78,8 @@ impl Default for WsState {
             subscriptions: Vec::new(),
             pings: (0, 0),
             mark_frames: 0,
+            moved_mark_sent: None,
+            move_awaited: false,
             next_conn: 0,
         }
     }
@@ -210,6 +216,11 @@ impl Conn {
         let moved = self.sent_mark != Some(s.mark);
         self.sent_mark = Some(s.mark);
         s.ws.mark_frames += 1;
+        if moved && s.ws.move_awaited {
+            // Stamped as the frame is built, just before it is handed to the socket.
+            s.ws.move_awaited = false;
+            s.ws.moved_mark_sent = Some(std::time::Instant::now());
+        }
         Some(ticker_frame(s, kind, moved))
     }
 }
@@ -442,6 +453,8 @@ impl State_ {
     /// Moves the mark and pushes it on the stream at once (REST reads the same mark).
     pub fn move_mark(&mut self, mark: Decimal) {
         self.mark = mark;
+        self.ws.move_awaited = true;
+        self.ws.moved_mark_sent = None;
         self.inspect();
         self.push(Push::Mark);
     }
