@@ -26,9 +26,10 @@ pub mod error;
 pub mod http;
 pub mod parse;
 pub mod signing;
+pub mod stream;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -59,7 +60,8 @@ pub const FUNDING_FEE_WAITS: [Duration; 3] = [
 ];
 
 pub struct OkxVenue {
-    http: HttpClient,
+    /// Shared with the private stream, whose login is stamped with its corrected clock.
+    http: Arc<HttpClient>,
     region: String,
     mode: Mutex<Option<(Instant, AccountMode)>>,
     reference: Mutex<Reference>,
@@ -100,7 +102,11 @@ impl OkxVenue {
 
     pub fn new(settings: &OkxSettings, clock: Clock) -> Self {
         Self {
-            http: HttpClient::new(settings.http.clone(), settings.credentials.clone(), clock),
+            http: Arc::new(HttpClient::new(
+                settings.http.clone(),
+                settings.credentials.clone(),
+                clock,
+            )),
             region: settings.region.clone(),
             mode: Mutex::new(None),
             reference: Mutex::new(Reference::default()),
