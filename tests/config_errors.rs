@@ -351,3 +351,49 @@ api_secret_env = "MG_TEST_CFGERR_BYBIT_WS_SECRET"
         "{error}"
     );
 }
+
+/// OKX's WebSocket hosts are fixed per region (okx.md §1): a custom one only beside a custom
+/// REST host, and then both or neither.
+#[test]
+fn an_okx_stream_url_with_a_region_or_alone_names_its_key() {
+    std::env::set_var("MG_TEST_CFGERR_OKXWS_KEY", "k");
+    std::env::set_var("MG_TEST_CFGERR_OKXWS_SECRET", "s");
+    std::env::set_var("MG_TEST_CFGERR_OKXWS_PASS", "p");
+    let config = |lines: &str| {
+        format!(
+            r#"
+[[accounts]]
+name = "o"
+venue = "okx"
+strategy = "strategy.toml"
+[accounts.caps]
+max_per_rescue = "100"
+max_per_day = "200"
+[accounts.okx]
+{lines}
+api_key_env = "MG_TEST_CFGERR_OKXWS_KEY"
+api_secret_env = "MG_TEST_CFGERR_OKXWS_SECRET"
+passphrase_env = "MG_TEST_CFGERR_OKXWS_PASS"
+"#
+        )
+    };
+    let error = load_err(
+        "okx-ws-region",
+        &config("region = \"eea\"\nws_public_url = \"wss://wseea.okx.com:8443/ws/v5/public\""),
+        GOOD_STRATEGY,
+    );
+    assert!(error.file.ends_with("config.toml"), "{error}");
+    assert_eq!(error.key, "accounts[0].okx.ws_public_url", "{error}");
+    assert!(
+        error.message.contains("only allowed with rest_url"),
+        "{error}"
+    );
+    let error = load_err(
+        "okx-ws-alone",
+        &config(
+            "rest_url = \"http://127.0.0.1:9\"\nws_public_url = \"ws://127.0.0.1:9/ws/v5/public\"",
+        ),
+        GOOD_STRATEGY,
+    );
+    assert_eq!(error.key, "accounts[0].okx.ws_private_url", "{error}");
+}

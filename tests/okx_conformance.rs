@@ -5,9 +5,12 @@ mod conformance;
 mod mock_okx;
 mod mock_server;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
+use conformance::streaming::StreamingExchange;
 use conformance::{Fault, Malformed, MockExchange, ScriptedAccount, Target};
 use marginguard::venue::Venue;
 use mock_okx::{MockOkx, Route, SECRET};
@@ -98,4 +101,71 @@ impl MockExchange for Okx {
     }
 }
 
+#[async_trait]
+impl StreamingExchange for Okx {
+    fn streaming_adapter(&self, reconcile_every: Duration) -> Box<dyn Venue> {
+        self.0.streaming_adapter(reconcile_every)
+    }
+
+    fn move_mark(&self, mark: Decimal) {
+        self.0.move_mark(mark);
+    }
+
+    fn set_rest_mark(&self, mark: Decimal) {
+        self.0.with(|s| s.mark = mark);
+    }
+
+    fn stall_streams(&self, stalled: bool) {
+        self.0.stall_streams(stalled);
+    }
+
+    fn drop_streams(&self) {
+        self.0.drop_streams();
+    }
+
+    fn refuse_stream_connections(&self, count: u32) {
+        self.0.refuse_stream_connections(count);
+    }
+
+    fn send_raw(&self, text: &str) {
+        self.0.send_garbage(text);
+    }
+
+    /// The mock's own `mark-price` push at `mark`, broken in the ways OKX's could be.
+    fn broken_mark_frames(&self, mark: Decimal) -> Vec<String> {
+        let good = self.0.with(|s| {
+            let before = s.mark;
+            s.mark = mark;
+            let frame = mock_okx::ws::mark_frame(s);
+            s.mark = before;
+            frame
+        });
+        let price = format!(r#""markPx":"{mark}""#);
+        vec![
+            good.replace(&price, r#""markPx":"""#),
+            good.replace(&price, r#""markPx":"0""#),
+            good.replace(&price, r#""markPx":"-50000""#),
+            good.replace(&price, r#""markPx":"5e4""#),
+            good.replace(&price, r#""markPx":null"#),
+            good.replace(&price, r#""markPx":{"v":50000}"#),
+            good.replace(r#""ts":""#, r#""ts":"t"#),
+            good.replace(r#""channel":"mark-price""#, r#""channel":"mark-prices""#),
+            good.replace(r#""data""#, r#""dta""#),
+            // A mark for another instrument than the push's `arg` names.
+            format!(
+                r#"{{"arg":{{"channel":"mark-price","instId":"BTC-USDT-SWAP"}},"data":[{{"instType":"SWAP","instId":"ETH-USDT-SWAP","markPx":"{mark}","ts":"{}"}}]}}"#,
+                mock_server::system_ms()
+            ),
+            good[..good.len() / 2].to_string(),
+            "<html>502</html>".to_string(),
+            "PONG".to_string(),
+        ]
+    }
+
+    fn mark_connects(&self) -> u32 {
+        self.0.stream_connects().0
+    }
+}
+
 conformance::conformance_tests!(Okx);
+conformance::streaming::streaming_conformance_tests!(Okx);

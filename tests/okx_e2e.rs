@@ -526,3 +526,213 @@ async fn run_refuses_to_arm_a_live_key_that_check_refuses() {
     assert_eq!(mock.count(Route::Transfer), 0);
     assert_eq!(mock.count(Route::Positions), 0, "no tick ran");
 }
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn client(url: &str) -> Client {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn say(ws: &mut Client, text: &str) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(text))
+        .await
+        .unwrap();
+}
+
+/// The next text frame, or `close <code>`.
+async fn hear(ws: &mut Client) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
+        match next.expect("a frame within 2 s") {
+            Some(Ok(Message::Text(text))) => return text.to_string(),
+            Some(Ok(Message::Close(frame))) => {
+                return format!("close {:?}", frame.map(|f| u16::from(f.code)))
+            }
+            Some(Ok(_)) => continue,
+            other => return format!("ended {other:?}"),
+        }
+    }
+}
+
+/// The mock's streams hold OKX's rules: private channels only after a login it checked with
+/// the real signature, `ping` answered with `pong`, marks in frames the adapter reads.
+#[tokio::test]
+async fn the_mock_streams_gate_private_channels_on_a_checked_login() {
+    use marginguard::venue::okx::{stream, Credentials};
+    let mock = MockOkx::start(d("6000"), d("10000")).await;
+    let mut private = client(&mock.ws_private_url()).await;
+    say(&mut private, &stream::subscribe_account()).await;
+    for _channel in ["account", "positions"] {
+        assert!(hear(&mut private).await.contains(r#""code":"60011""#));
+    }
+    say(&mut private, "ping").await;
+    assert_eq!(hear(&mut private).await, "pong");
+    let now = Timestamp(mock_server::system_ms());
+    let good = Credentials::new(mock_okx::API_KEY, SECRET, PASSPHRASE);
+    say(&mut private, &stream::login_frame(&good, now)).await;
+    let ack = hear(&mut private).await;
+    assert!(
+        ack.contains(r#""event":"login""#) && ack.contains(r#""code":"0""#),
+        "{ack}"
+    );
+    say(&mut private, &stream::subscribe_account()).await;
+    let mut heard = Vec::new();
+    for _ in 0..4 {
+        heard.push(hear(&mut private).await);
+    }
+    let changes = heard
+        .iter()
+        .filter(|f| {
+            matches!(
+                stream::read_account_frame(f).unwrap()[..],
+                [marginguard::venue::common::stream::StreamEvent::AccountChanged { .. }]
+            )
+        })
+        .count();
+    assert_eq!(
+        changes, 2,
+        "a snapshot of account and of positions: {heard:#?}"
+    );
+    say(&mut private, &stream::login_frame(&good, now)).await;
+    assert!(hear(&mut private).await.contains("60031"));
+
+    let mut refused = client(&mock.ws_private_url()).await;
+    let wrong = Credentials::new(
+        mock_okx::API_KEY,
+        "00000000000000000000000000000000",
+        PASSPHRASE,
+    );
+    say(&mut refused, &stream::login_frame(&wrong, now)).await;
+    assert!(hear(&mut refused).await.contains("60007"));
+    assert_eq!(hear(&mut refused).await, "close Some(4001)");
+    let stale = Timestamp(now.as_millis() - 60_000);
+    let mut late = client(&mock.ws_private_url()).await;
+    say(&mut late, &stream::login_frame(&good, stale)).await;
+    assert!(hear(&mut late).await.contains("60006"));
+
+    let mut public = client(&mock.ws_public_url()).await;
+    let ids = std::collections::BTreeSet::from(["BTC-USDT-SWAP".to_string()]);
+    say(&mut public, &stream::subscribe_marks(&ids)).await;
+    assert!(hear(&mut public).await.contains(r#""event":"subscribe""#));
+    let mark = stream::read_mark_frame(&hear(&mut public).await).unwrap();
+    assert!(matches!(
+        &mark[..],
+        [marginguard::venue::common::stream::StreamEvent::Mark { symbol, .. }] if symbol == "BTC-USDT-SWAP"
+    ));
+    let other = std::collections::BTreeSet::from(["DOGE-USDT-SWAP".to_string()]);
+    say(&mut public, &stream::subscribe_marks(&other)).await;
+    // The periodic mark pushes go on meanwhile (every 200 ms).
+    let mut answer = hear(&mut public).await;
+    while answer.contains(r#""channel":"mark-price""#) && !answer.contains("event") {
+        answer = hear(&mut public).await;
+    }
+    assert!(answer.contains("60018"), "{answer}");
+    assert_eq!(
+        mock.with(|s| s.ws.login_failures.clone()),
+        ["60007", "60006"]
+    );
+}
+
+/// The streamed adapter logs in once, subscribes only after the ack, reads a transfer as an
+/// account event; a wrong passphrase is refused at the login and retried at a back-off — and
+/// no log line carries the secret, the passphrase or the key.
+#[tokio::test]
+async fn the_streamed_adapter_logs_in_and_never_logs_its_credentials() {
+    const CANARY: &str = "CANARY-5e2b1f0a9c7d3e41-SECRET";
+    const CANARY_PASS: &str = "CANARY-PASS-8d1c2b3a";
+    let (logs, _guard) = capture();
+    let mock = MockOkx::start(d("6000"), d("10000")).await;
+    mock.with(|s| {
+        s.secret = CANARY.into();
+        s.passphrase = CANARY_PASS.into();
+    });
+    let venue: Arc<dyn Venue> =
+        Arc::from(mock.streaming_adapter_with(CANARY, CANARY_PASS, Duration::from_secs(30)));
+    let listener = {
+        let venue = venue.clone();
+        tokio::spawn(async move {
+            loop {
+                venue.changed().await;
+            }
+        })
+    };
+    venue.snapshot().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while mock.with(|s| s.ws.logins) == 0 || mock.stream_connects().0 == 0 {
+        assert!(std::time::Instant::now() < deadline, "no login");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.with(|s| s.ws.refused_before_login), 0);
+    assert!(mock.with(|s| s.ws.login_failures.is_empty()));
+    assert!(mock.with(|s| s.ws.mark_frames) > 0);
+    venue.snapshot().await.unwrap();
+    let reads = mock.count(Route::Positions);
+    venue.snapshot().await.unwrap();
+    assert_eq!(
+        mock.count(Route::Positions),
+        reads,
+        "the stream prices the account"
+    );
+    venue.transfer(&request("25", 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    venue.snapshot().await.unwrap();
+    assert_eq!(
+        mock.count(Route::Positions),
+        reads + 1,
+        "REST shows the transfer"
+    );
+    venue.snapshot().await.unwrap();
+    assert_eq!(mock.count(Route::Positions), reads + 1, "streamed again");
+    // An account event not of our making (a fill, funding): read REST before deciding.
+    mock.with(|s| {
+        let push = mock_okx::ws::account_push(s, "event_update");
+        s.push(mock_okx::ws::Push::Account(push));
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    venue.snapshot().await.unwrap();
+    assert_eq!(
+        mock.count(Route::Positions),
+        reads + 2,
+        "the account event forces a REST read"
+    );
+    listener.abort();
+    drop(venue);
+
+    let wrong: Arc<dyn Venue> = Arc::from(mock.streaming_adapter_with(
+        CANARY,
+        "not-the-passphrase",
+        Duration::from_secs(30),
+    ));
+    let listener = {
+        let venue = wrong.clone();
+        tokio::spawn(async move {
+            loop {
+                venue.changed().await;
+            }
+        })
+    };
+    wrong.snapshot().await.unwrap_err();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    listener.abort();
+    let failures = mock.with(|s| s.ws.login_failures.clone());
+    assert!(
+        (1..=4).contains(&failures.len()) && failures.iter().all(|c| c == "60024"),
+        "{failures:?}"
+    );
+    let text = logs.text();
+    assert!(text.contains("refused the opening"), "{text}");
+    for leak in [
+        CANARY,
+        CANARY_PASS,
+        "5e2b1f0a",
+        "8d1c2b3a",
+        mock_okx::API_KEY,
+    ] {
+        assert!(!text.contains(leak), "{leak} leaked");
+    }
+}

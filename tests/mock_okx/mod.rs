@@ -11,7 +11,12 @@
 //! `transId` in `transfer-state`. A repeated `clientId` is *not* deduplicated (the docs do not
 //! promise it), so a client that resends blindly pays twice here. Tests script the mark and make
 //! the next call to a route misbehave.
+//!
+//! It streams too, on the same port (`ws`): marks on `/ws/v5/public`, the login-gated account
+//! channels on `/ws/v5/private`; each transfer pushes an `account` event.
 #![allow(dead_code)]
+
+pub mod ws;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -34,6 +39,8 @@ use crate::mock_server::{self as server, system_ms, Serving};
 pub const API_KEY: &str = "37c541a1-0000-4000-8000-10fe7a038418";
 pub const SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
 pub const PASSPHRASE: &str = "Passphrase-123";
+/// The account's `uid` (REST `account/config`, the private pushes' `arg`).
+pub const UID: &str = "44705892343619584";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -166,6 +173,7 @@ pub struct State_ {
     /// Routes of {balance, positions} served at the current mark; a repeat moves the mark.
     pub served: HashSet<Route>,
     pub liquidated: bool,
+    pub ws: ws::WsState,
 }
 
 pub type Shared = Arc<Mutex<State_>>;
@@ -218,8 +226,13 @@ impl MockOkx {
             limit_override: HashMap::new(),
             served: HashSet::new(),
             liquidated: false,
+            ws: ws::WsState::default(),
         }));
-        let router = Router::new().fallback(handle).with_state(state.clone());
+        let router = Router::new()
+            .route("/ws/v5/public", axum::routing::get(ws::public))
+            .route("/ws/v5/private", axum::routing::get(ws::private))
+            .fallback(handle)
+            .with_state(state.clone());
         let (addr, _serving) = server::serve(router).await;
         MockOkx {
             addr,
@@ -250,6 +263,77 @@ impl MockOkx {
         settings.http.timeout = Duration::from_millis(400);
         OkxVenue::new(&settings, marginguard::clock::Clock::Wall)
             .with_funding_fee_waits(vec![Duration::from_millis(100); 3])
+    }
+
+    /// The public stream's whole URL (the same port).
+    pub fn ws_public_url(&self) -> String {
+        format!("ws://{}/ws/v5/public", self.addr)
+    }
+
+    pub fn ws_private_url(&self) -> String {
+        format!("ws://{}/ws/v5/private", self.addr)
+    }
+
+    /// The adapter with its streams on this mock, reconciled by REST every `reconcile_every`.
+    /// The stale guard is 3 s, not OKX's 12 s: the mock pushes the mark every cadence whether
+    /// it moved or not (OKX repeats an unchanged one only every 10 s), so three seconds
+    /// without one honestly means the stream is gone — and the shared scenarios time it so.
+    pub fn streaming_adapter(
+        &self,
+        reconcile_every: Duration,
+    ) -> Box<dyn marginguard::venue::Venue> {
+        self.streaming_adapter_with(SECRET, PASSPHRASE, reconcile_every)
+    }
+
+    /// `streaming_adapter` signing with this secret and passphrase.
+    pub fn streaming_adapter_with(
+        &self,
+        secret: &str,
+        passphrase: &str,
+        reconcile_every: Duration,
+    ) -> Box<dyn marginguard::venue::Venue> {
+        use marginguard::venue::okx::{stream, Credentials, OkxSettings, OkxVenue};
+        let mut settings = OkxSettings::custom(
+            &self.url,
+            self.with(|s| s.demo),
+            Credentials::new(API_KEY, secret, passphrase),
+        );
+        settings.http.timeout = Duration::from_millis(400);
+        let mut knobs = stream::settings();
+        knobs.max_mark_age = Duration::from_secs(3);
+        knobs.reconcile_every = reconcile_every;
+        let settings = settings.with_stream(&self.ws_public_url(), &self.ws_private_url(), knobs);
+        OkxVenue::open(&settings, marginguard::clock::Clock::Wall)
+    }
+
+    /// Moves the mark; the stream pushes it at once and REST reads it too.
+    pub fn move_mark(&self, mark: Decimal) {
+        self.with(|s| s.move_mark(mark));
+    }
+
+    pub fn set_stream_cadence(&self, cadence: Duration) {
+        self.with(|s| s.ws.cadence = cadence);
+    }
+
+    pub fn stall_streams(&self, stalled: bool) {
+        self.with(|s| s.ws.stalled = stalled);
+    }
+
+    pub fn drop_streams(&self) {
+        self.with(|s| s.push(ws::Push::Drop));
+    }
+
+    pub fn send_garbage(&self, text: &str) {
+        self.with(|s| s.push(ws::Push::Garbage(text.to_string())));
+    }
+
+    pub fn refuse_stream_connections(&self, count: u32) {
+        self.with(|s| s.ws.refuse = count);
+    }
+
+    /// (mark-stream connections, account-stream connections) accepted so far.
+    pub fn stream_connects(&self) -> (u32, u32) {
+        self.with(|s| (s.ws.public_connects, s.ws.private_connects))
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut State_) -> T) -> T {
@@ -362,6 +446,45 @@ impl State_ {
         }
         self.served.insert(route);
         self.inspect();
+    }
+
+    /// One `account/balance` entry (and the `account` channel's `data` entry) at the current
+    /// mark, with the account-level or currency-level fields the account mode uses.
+    pub fn balance_data(&self) -> serde_json::Value {
+        let eq = self.eq().to_string();
+        let ratio = self.ratio();
+        let futures = self.acct_lv == "2";
+        let account = |v: String| if futures { String::new() } else { v };
+        let detail = |v: String| if futures { v } else { String::new() };
+        json!({
+            "adjEq": account(eq.clone()), "availEq": account(eq.clone()), "borrowFroz": "",
+            "imr": account((self.notional() / Decimal::TEN).to_string()), "isoEq": "0",
+            "mgnRatio": account(ratio.clone()), "mmr": account(self.mmr().to_string()),
+            "notionalUsd": account(self.notional().to_string()), "ordFroz": "",
+            "totalEq": eq, "uTime": self.now().to_string(), "upl": self.upl().to_string(),
+            "details": [{
+                "availBal": self.cash.to_string(), "availEq": self.eq().to_string(),
+                "cashBal": self.cash.to_string(), "ccy": "USDT", "disEq": self.eq().to_string(),
+                "eq": self.eq().to_string(), "eqUsd": self.eq().to_string(), "frozenBal": "0",
+                "imr": detail((self.notional() / Decimal::TEN).to_string()),
+                "mgnRatio": detail(ratio), "mmr": detail(self.mmr().to_string()),
+                "notionalLever": "", "uTime": self.now().to_string(), "upl": self.upl().to_string()
+            }]
+        })
+    }
+
+    /// The open position as `account/positions` (and the `positions` channel) shows it.
+    pub fn position_data(&self) -> serde_json::Value {
+        json!({
+            "instId": self.inst_id, "instType": "SWAP", "mgnMode": "cross", "posSide": "net",
+            "pos": self.contracts.to_string(), "ccy": "USDT", "lever": "10",
+            "avgPx": self.entry.to_string(), "markPx": self.mark.to_string(), "liqPx": "",
+            "margin": "", "mgnRatio": "0", "mmr": self.mmr().to_string(),
+            "imr": (self.notional() / Decimal::TEN).to_string(),
+            "notionalUsd": self.notional().to_string(), "upl": self.upl().to_string(),
+            "posId": "287999792370819074", "cTime": "1724740225685",
+            "uTime": self.now().to_string()
+        })
     }
 }
 
@@ -585,46 +708,18 @@ fn serve(s: &mut State_, route: Route, query: &str, body: &str) -> (u16, String)
             "ctIsoMode": "automatic", "ip": s.ip, "type": "0", "kycLv": "3", "label": "marginguard",
             "level": "Lv1", "liquidationGear": "-1", "mainUid": "44705892343619584",
             "mgnIsoMode": "automatic", "perm": s.perm, "posMode": s.pos_mode, "roleType": "0",
-            "uid": "44705892343619584"
+            "uid": UID
         }])),
         Route::Balance => {
             s.observe(Route::Balance);
-            let eq = s.eq().to_string();
-            let ratio = s.ratio();
-            let futures = s.acct_lv == "2";
-            let account = |v: String| if futures { String::new() } else { v };
-            let detail = |v: String| if futures { v } else { String::new() };
-            ok(json!([{
-                "adjEq": account(eq.clone()), "availEq": account(eq.clone()), "borrowFroz": "",
-                "imr": account((s.notional() / Decimal::TEN).to_string()), "isoEq": "0",
-                "mgnRatio": account(ratio.clone()), "mmr": account(s.mmr().to_string()),
-                "notionalUsd": account(s.notional().to_string()), "ordFroz": "",
-                "totalEq": eq, "uTime": s.now().to_string(), "upl": s.upl().to_string(),
-                "details": [{
-                    "availBal": s.cash.to_string(), "availEq": s.eq().to_string(),
-                    "cashBal": s.cash.to_string(), "ccy": "USDT", "disEq": s.eq().to_string(),
-                    "eq": s.eq().to_string(), "eqUsd": s.eq().to_string(), "frozenBal": "0",
-                    "imr": detail((s.notional() / Decimal::TEN).to_string()),
-                    "mgnRatio": detail(ratio), "mmr": detail(s.mmr().to_string()),
-                    "notionalLever": "", "uTime": s.now().to_string(), "upl": s.upl().to_string()
-                }]
-            }]))
+            ok(json!([s.balance_data()]))
         }
         Route::Positions => {
             s.observe(Route::Positions);
             if s.contracts.is_zero() {
                 return ok(json!([]));
             }
-            ok(json!([{
-                "instId": s.inst_id, "instType": "SWAP", "mgnMode": "cross", "posSide": "net",
-                "pos": s.contracts.to_string(), "ccy": "USDT", "lever": "10",
-                "avgPx": s.entry.to_string(), "markPx": s.mark.to_string(), "liqPx": "",
-                "margin": "", "mgnRatio": "0", "mmr": s.mmr().to_string(),
-                "imr": (s.notional() / Decimal::TEN).to_string(),
-                "notionalUsd": s.notional().to_string(), "upl": s.upl().to_string(),
-                "posId": "287999792370819074", "cTime": "1724740225685",
-                "uTime": s.now().to_string()
-            }]))
+            ok(json!([s.position_data()]))
         }
         Route::Instruments => {
             if p.get("instId") != Some(&s.inst_id) {
@@ -710,6 +805,8 @@ fn serve(s: &mut State_, route: Route, query: &str, body: &str) -> (u16, String)
                 state: "success",
                 recorded_ms: s.now(),
             });
+            let update = ws::account_push(s, "event_update");
+            s.push(ws::Push::Account(update));
             ok(
                 json!([{"transId": trans_id, "ccy": "USDT", "clientId": client_id, "from": "6", "amt": amount.to_string(), "to": "18"}]),
             )

@@ -18,7 +18,11 @@
 //! Layout: `credential` (key, secret, passphrase; redacted), `signing` (pure HMAC/Base64),
 //! `http` (timestamps, clock offset, per-endpoint budgets, 50011, 50102, demo header),
 //! `parse` (raw JSON → core types, per account mode), `error` (codes → `VenueError`),
-//! `config`.
+//! `stream` (the mark and account WebSocket protocols), `config`.
+//!
+//! Streamed (the default on OKX's own hosts): marks arrive on `mark-price` and account events
+//! on the private channels, and the REST snapshot is re-priced locally between REST reads
+//! (`venue::streaming`).
 
 pub mod config;
 pub mod credential;
@@ -26,9 +30,10 @@ pub mod error;
 pub mod http;
 pub mod parse;
 pub mod signing;
+pub mod stream;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -36,11 +41,13 @@ use rust_decimal::Decimal;
 
 use crate::clock::Clock;
 use crate::money::Usdt;
+use crate::venue::common::stream::{run_stream, Backoff, StreamCounters};
+use crate::venue::streaming::{MarkBoard, StreamStarter, Streaming};
 use crate::venue::{
     KeyPermissions, Retry, TransferKey, TransferReceipt, TransferRequest, TransferRules,
     TransferStatus, Venue, VenueError, VenueSnapshot,
 };
-pub use config::OkxSettings;
+pub use config::{OkxSettings, StreamConfig};
 pub use credential::Credentials;
 pub use parse::AccountMode;
 
@@ -59,7 +66,8 @@ pub const FUNDING_FEE_WAITS: [Duration; 3] = [
 ];
 
 pub struct OkxVenue {
-    http: HttpClient,
+    /// Shared with the private stream, whose login is stamped with its corrected clock.
+    http: Arc<HttpClient>,
     region: String,
     mode: Mutex<Option<(Instant, AccountMode)>>,
     reference: Mutex<Reference>,
@@ -93,14 +101,35 @@ pub enum IntentState {
 }
 
 impl OkxVenue {
-    /// The venue as the engine reads it. Streams are not built for this venue yet: polled.
+    /// The venue as the engine reads it: streamed when the settings name streams (marks and
+    /// account events over WebSocket, the account re-priced locally), polled otherwise.
     pub fn open(settings: &OkxSettings, clock: Clock) -> Box<dyn Venue> {
-        Box::new(Self::new(settings, clock))
+        let venue = Self::new(settings, clock.clone());
+        let Some(config) = settings.stream.clone() else {
+            return Box::new(venue);
+        };
+        let offset = {
+            let http = venue.http.clone();
+            Box::new(move || http.offset().map(|o| o.offset_ms).unwrap_or(0))
+        };
+        let board = Arc::new(MarkBoard::new(clock.clone(), offset));
+        let starter = stream_starter(config.clone(), venue.http.clone(), settings);
+        Box::new(Streaming::new(
+            Box::new(venue),
+            board,
+            config.settings,
+            clock,
+            starter,
+        ))
     }
 
     pub fn new(settings: &OkxSettings, clock: Clock) -> Self {
         Self {
-            http: HttpClient::new(settings.http.clone(), settings.credentials.clone(), clock),
+            http: Arc::new(HttpClient::new(
+                settings.http.clone(),
+                settings.credentials.clone(),
+                clock,
+            )),
             region: settings.region.clone(),
             mode: Mutex::new(None),
             reference: Mutex::new(Reference::default()),
@@ -291,6 +320,34 @@ impl OkxVenue {
             }
         }
     }
+}
+
+/// Spawns the two connections when the engine first waits on the venue.
+fn stream_starter(
+    config: StreamConfig,
+    http: Arc<HttpClient>,
+    settings: &OkxSettings,
+) -> StreamStarter {
+    let credentials = settings.credentials.clone();
+    Box::new(move |board: Arc<MarkBoard>| {
+        let counters = Arc::new(StreamCounters::default());
+        let marks = stream::MarkStream::new(&config.public_url, &board);
+        let account = stream::AccountStream::new(&config.private_url, http, credentials);
+        vec![
+            tokio::spawn(run_stream(
+                Arc::new(marks),
+                board.clone(),
+                Backoff::default(),
+                counters.clone(),
+            )),
+            tokio::spawn(run_stream(
+                Arc::new(account),
+                board,
+                Backoff::default(),
+                counters,
+            )),
+        ]
+    })
 }
 
 fn status_of(state: &parse::TransferState) -> TransferStatus {

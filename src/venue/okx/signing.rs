@@ -4,6 +4,10 @@
 //! where `requestPath` carries the query string exactly as sent and `body` is the exact JSON
 //! text sent (empty for GET). The secret is used as its UTF-8 bytes — it looks like hex but is
 //! never hex-decoded. Pure: no clock, no I/O, so the reference's vectors pin it byte for byte.
+//!
+//! The WebSocket login (okx.md §2.3) signs the same way over `timestamp + "GET" +
+//! "/users/self/verify"`, where the timestamp is whole Unix *seconds*, not the REST header's
+//! ISO milliseconds.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -36,6 +40,20 @@ pub fn iso_timestamp(at: Timestamp) -> String {
         at.hh_mm_ss(),
         at.as_millis().rem_euclid(1000)
     )
+}
+
+/// The WebSocket login's fixed request path; its method is always `GET`.
+pub const LOGIN_PATH: &str = "/users/self/verify";
+
+/// The login's `timestamp`: whole Unix seconds (rounded down), e.g. `1704876947`. OKX expires
+/// the login 30 s after it, so the caller passes the server-corrected clock.
+pub fn login_timestamp(at: Timestamp) -> String {
+    at.as_millis().div_euclid(1000).to_string()
+}
+
+/// The exact bytes the WebSocket login signs.
+pub fn login_prehash(timestamp: &str) -> String {
+    prehash(timestamp, "GET", LOGIN_PATH, "")
 }
 
 /// Compares two signatures in time independent of where they differ.
@@ -131,6 +149,19 @@ mod tests {
         );
         assert_eq!(wrong, "7gOiWzlkocSfqFWm0vH09C2jmmxEioZXIfRUrjlq2Sk=");
         assert_ne!(wrong, with_query);
+    }
+
+    #[test]
+    fn the_websocket_login_signs_whole_seconds_over_the_fixed_path() {
+        // Vector 8, reached from a millisecond clock reading inside that second.
+        let timestamp = login_timestamp(Timestamp(1_704_876_947_999));
+        assert_eq!(timestamp, "1704876947");
+        assert_eq!(login_prehash(&timestamp), "1704876947GET/users/self/verify");
+        assert_eq!(
+            sign(SECRET, &login_prehash(&timestamp)),
+            "5/36BgGV6m/6pmdc20zdqk0mzF5ZalmzzPD2fo3wavU="
+        );
+        assert_eq!(login_timestamp(Timestamp(1_704_876_947_000)), "1704876947");
     }
 
     #[test]
