@@ -14,6 +14,10 @@
 
 #[path = "../tests/mock_binance/mod.rs"]
 mod mock_binance;
+#[path = "../tests/mock_bybit/mod.rs"]
+mod mock_bybit;
+#[path = "../tests/mock_okx/mod.rs"]
+mod mock_okx;
 #[path = "../tests/mock_server/mod.rs"]
 mod mock_server;
 
@@ -30,6 +34,8 @@ use marginguard::journal::Journal;
 use marginguard::money::Usdt;
 use marginguard::venue::Venue;
 use mock_binance::MockBinance;
+use mock_bybit::MockBybit;
+use mock_okx::MockOkx;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -172,6 +178,170 @@ impl BenchMock for MockBinance {
     }
 }
 
+/// Requests per minute of each endpoint the requests so far called, against its documented
+/// limit per minute.
+fn per_endpoint<R: std::fmt::Debug + Eq + std::hash::Hash + Copy>(
+    routes: impl Iterator<Item = R>,
+    limit_per_minute: impl Fn(R) -> Option<f64>,
+    seconds: f64,
+) -> Vec<(String, f64, f64)> {
+    let mut counts: std::collections::HashMap<R, u32> = std::collections::HashMap::new();
+    for route in routes {
+        *counts.entry(route).or_default() += 1;
+    }
+    let mut out: Vec<(String, f64, f64)> = counts
+        .into_iter()
+        .filter_map(|(route, n)| {
+            let limit = limit_per_minute(route)?;
+            Some((format!("{route:?}"), f64::from(n) * 60.0 / seconds, limit))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+impl BenchMock for MockBybit {
+    const NAME: &'static str = "bybit";
+
+    async fn start() -> Self {
+        MockBybit::start(Decimal::from(6_000), Decimal::from(1_000_000_000)).await
+    }
+
+    fn reset(&self) {
+        self.with(|s| {
+            s.wallet = Decimal::from(6_000);
+            s.fund = Decimal::from(1_000_000_000);
+            s.qty = Decimal::ONE;
+            s.mark = Decimal::from(60_000);
+            s.liquidated = false;
+            s.seen.clear();
+            s.used.clear();
+            s.closed_until.clear();
+            s.ip_used = (std::time::Instant::now(), 0);
+        });
+    }
+
+    fn streaming_adapter(&self) -> Box<dyn Venue> {
+        MockBybit::streaming_adapter(self, Duration::from_secs(30))
+    }
+
+    fn polling_adapter(&self) -> Box<dyn Venue> {
+        Box::new(self.adapter(mock_bybit::SECRET))
+    }
+
+    fn stream_connects(&self) -> (u32, u32) {
+        MockBybit::stream_connects(self)
+    }
+
+    fn move_mark(&self, mark: Decimal) {
+        MockBybit::move_mark(self, mark);
+    }
+
+    fn set_rest_mark(&self, mark: Decimal) {
+        self.with(|s| s.mark = mark);
+    }
+
+    fn moved_mark_sent(&self) -> Option<Instant> {
+        self.with(|s| s.ws.moved_mark_sent)
+    }
+
+    fn transfer_arrivals(&self) -> Vec<Instant> {
+        self.with(|s| s.transfer_arrivals.clone())
+    }
+
+    fn position_reads(&self) -> usize {
+        self.count(mock_bybit::Route::Positions)
+    }
+
+    fn clear_requests(&self) {
+        self.with(|s| s.seen.clear());
+    }
+
+    /// Bybit's per-UID endpoint limits (bybit.md §5.3); public endpoints share 600 per 5 s.
+    fn budgets(&self, seconds: f64) -> Vec<(String, f64, f64)> {
+        let routes = self.seen().into_iter().filter_map(|seen| seen.route);
+        per_endpoint(
+            routes,
+            |route: mock_bybit::Route| {
+                Some(match route.limit() {
+                    Some((count, window)) => f64::from(count) * 60.0 / window.as_secs_f64(),
+                    None => 7_200.0,
+                })
+            },
+            seconds,
+        )
+    }
+}
+
+impl BenchMock for MockOkx {
+    const NAME: &'static str = "okx";
+
+    async fn start() -> Self {
+        MockOkx::start(Decimal::from(6_000), Decimal::from(1_000_000_000)).await
+    }
+
+    fn reset(&self) {
+        self.with(|s| {
+            s.cash = Decimal::from(6_000);
+            s.funding = Decimal::from(1_000_000_000);
+            s.contracts = Decimal::from(100);
+            s.mark = Decimal::from(60_000);
+            s.liquidated = false;
+            s.seen.clear();
+            s.calls.clear();
+        });
+    }
+
+    fn streaming_adapter(&self) -> Box<dyn Venue> {
+        MockOkx::streaming_adapter(self, Duration::from_secs(30))
+    }
+
+    fn polling_adapter(&self) -> Box<dyn Venue> {
+        Box::new(self.adapter(mock_okx::SECRET))
+    }
+
+    fn stream_connects(&self) -> (u32, u32) {
+        MockOkx::stream_connects(self)
+    }
+
+    fn move_mark(&self, mark: Decimal) {
+        MockOkx::move_mark(self, mark);
+    }
+
+    fn set_rest_mark(&self, mark: Decimal) {
+        self.with(|s| s.mark = mark);
+    }
+
+    fn moved_mark_sent(&self) -> Option<Instant> {
+        self.with(|s| s.ws.moved_mark_sent)
+    }
+
+    fn transfer_arrivals(&self) -> Vec<Instant> {
+        self.with(|s| s.transfer_arrivals.clone())
+    }
+
+    fn position_reads(&self) -> usize {
+        self.count(mock_okx::Route::Positions)
+    }
+
+    fn clear_requests(&self) {
+        self.with(|s| s.seen.clear());
+    }
+
+    /// OKX's per-endpoint limits (okx.md §5).
+    fn budgets(&self, seconds: f64) -> Vec<(String, f64, f64)> {
+        let routes = self.seen().into_iter().filter_map(|seen| seen.route);
+        per_endpoint(
+            routes,
+            |route: mock_okx::Route| {
+                let (count, window) = route.limit();
+                Some(count as f64 * 60.0 / window.as_secs_f64())
+            },
+            seconds,
+        )
+    }
+}
+
 async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -292,7 +462,11 @@ async fn reaction<M: BenchMock>(trials_stream: usize, trials_poll: usize) {
             None => failures += 1,
         }
     }
-    summary(&format!("{} streamed (mark → transfer)", M::NAME), samples, failures);
+    summary(
+        &format!("{} streamed (mark → transfer)", M::NAME),
+        samples,
+        failures,
+    );
     let mut samples = Vec::with_capacity(trials_poll);
     let mut failures = 0;
     for trial in 0..trials_poll {
@@ -321,12 +495,18 @@ async fn idle_weight<M: BenchMock>(seconds: u64) {
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     a.stop().await;
     b.stop().await;
-    for (label, mock) in [("streamed, idle", &streamed), ("polled every 10 s, idle", &polled)] {
+    for (label, mock) in [
+        ("streamed, idle", &streamed),
+        ("polled every 10 s, idle", &polled),
+    ] {
         let line = mock
             .budgets(seconds as f64)
             .into_iter()
             .map(|(name, spent, limit)| {
-                format!("{name} {spent:.1}/min ({:.2} % of {limit})", spent / limit * 100.0)
+                format!(
+                    "{name} {spent:.1}/min ({:.2} % of {limit})",
+                    spent / limit * 100.0
+                )
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -353,6 +533,10 @@ fn main() {
         .expect("a runtime");
     runtime.block_on(async {
         reaction::<MockBinance>(stream, poll).await;
+        reaction::<MockBybit>(stream, poll).await;
+        reaction::<MockOkx>(stream, poll).await;
         idle_weight::<MockBinance>(idle).await;
+        idle_weight::<MockBybit>(idle).await;
+        idle_weight::<MockOkx>(idle).await;
     });
 }

@@ -344,7 +344,22 @@ fn init_logging(format: LogFormat, verbose: u8, quiet_default: &str) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Transport crates log whole frames and requests at debug/trace (an OKX login frame with
+    // its key and passphrase, a listen key in a URL): whatever RUST_LOG says, they speak at
+    // info at most, so a secret never reaches a log line.
+    for quiet in [
+        "tungstenite=info",
+        "tokio_tungstenite=info",
+        "hyper=info",
+        "hyper_util=info",
+        "reqwest=info",
+        "rustls=info",
+    ] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -110,13 +110,15 @@ pub fn build_venues(accounts: &[AccountConfig], mode: Mode) -> Venues {
             VenueConfig::Bybit(settings) => {
                 let clock = Clock::Wall;
                 let venue = BybitVenue::open(settings, clock.clone());
-                tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(), "bybit venue");
+                tracing::info!(account = %account.name, ?mode, profile = settings.profile.name(),
+                    streams = settings.stream.is_some(), "bybit venue");
                 (for_mode(venue, mode), clock, process_salt())
             }
             VenueConfig::Okx(settings) => {
                 let clock = Clock::Wall;
                 let venue = OkxVenue::open(settings, clock.clone());
-                tracing::info!(account = %account.name, ?mode, region = %settings.region, demo = settings.http.demo, "okx venue");
+                tracing::info!(account = %account.name, ?mode, region = %settings.region, demo = settings.http.demo,
+                    streams = settings.stream.is_some(), "okx venue");
                 (for_mode(venue, mode), clock, process_salt())
             }
         };

@@ -164,6 +164,10 @@ impl StreamingExchange for Binance {
     fn mark_connects(&self) -> u32 {
         self.0.stream_connects().0
     }
+
+    fn account_connects(&self) -> u32 {
+        self.0.stream_connects().1
+    }
 }
 
 conformance::conformance_tests!(Binance);

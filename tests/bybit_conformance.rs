@@ -160,6 +160,10 @@ impl StreamingExchange for Bybit {
     fn mark_connects(&self) -> u32 {
         self.0.stream_connects().0
     }
+
+    fn account_connects(&self) -> u32 {
+        self.0.stream_connects().1
+    }
 }
 
 conformance::conformance_tests!(Bybit);

@@ -165,6 +165,10 @@ impl StreamingExchange for Okx {
     fn mark_connects(&self) -> u32 {
         self.0.stream_connects().0
     }
+
+    fn account_connects(&self) -> u32 {
+        self.0.stream_connects().1
+    }
 }
 
 conformance::conformance_tests!(Okx);

@@ -37,6 +37,8 @@ pub trait StreamingExchange: MockExchange {
     fn broken_mark_frames(&self, mark: Decimal) -> Vec<String>;
     /// Mark-stream connections the mock accepted.
     fn mark_connects(&self) -> u32;
+    /// Account-stream connections the mock accepted.
+    fn account_connects(&self) -> u32;
 }
 
 const SLOW_POLL: Duration = Duration::from_secs(30);
@@ -284,8 +286,6 @@ pub async fn reconnects_stay_bounded_under_a_flapping_server<M: StreamingExchang
 }
 
 /// One `#[tokio::test]` per streaming scenario, run against `$mock` (a `StreamingExchange`).
-// Unused in the test crates of venues whose mocks do not stream yet.
-#[allow(unused_macros)]
 macro_rules! streaming_conformance_tests {
     ($mock:ty) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,5 +319,4 @@ macro_rules! streaming_conformance_tests {
         }
     };
 }
-#[allow(unused_imports)]
 pub(crate) use streaming_conformance_tests;

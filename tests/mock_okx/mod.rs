@@ -76,7 +76,7 @@ impl Route {
     }
 
     /// (requests, window) as documented (okx.md §5).
-    fn limit(self) -> (usize, Duration) {
+    pub fn limit(self) -> (usize, Duration) {
         let two = Duration::from_secs(2);
         let one = Duration::from_secs(1);
         match self {
@@ -173,6 +173,8 @@ pub struct State_ {
     /// Routes of {balance, positions} served at the current mark; a repeat moves the mark.
     pub served: HashSet<Route>,
     pub liquidated: bool,
+    /// When each transfer request reached the server (before anything else was done).
+    pub transfer_arrivals: Vec<Instant>,
     pub ws: ws::WsState,
 }
 
@@ -226,6 +228,7 @@ impl MockOkx {
             limit_override: HashMap::new(),
             served: HashSet::new(),
             liquidated: false,
+            transfer_arrivals: Vec::new(),
             ws: ws::WsState::default(),
         }));
         let router = Router::new()
@@ -511,11 +514,15 @@ async fn handle(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let arrived = Instant::now();
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let route = Route::of(&method, &path);
     let (status, out, delay) = {
         let mut s = state.lock().expect("mock lock");
+        if route == Some(Route::Transfer) {
+            s.transfer_arrivals.push(arrived);
+        }
         let (status, out, delay) = answer(&mut s, route, &method, &path, &query, &body, &headers);
         let code = serde_json::from_str::<serde_json::Value>(&out)
             .ok()

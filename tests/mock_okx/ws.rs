@@ -56,6 +56,10 @@ pub struct WsState {
     pub refused_before_login: u32,
     pub pongs: u32,
     pub mark_frames: u64,
+    /// When the first mark frame carrying the last scripted move was built to be handed to
+    /// a socket (for reaction-latency figures), and whether one is still awaited.
+    pub moved_mark_sent: Option<std::time::Instant>,
+    pub move_awaited: bool,
     next_conn: u32,
 }
 
@@ -73,6 +77,8 @@ impl Default for WsState {
             refused_before_login: 0,
             pongs: 0,
             mark_frames: 0,
+            moved_mark_sent: None,
+            move_awaited: false,
             next_conn: 0,
         }
     }
@@ -241,6 +247,10 @@ fn marks(state: &Shared, subscribed: &BTreeSet<String>) -> Vec<String> {
         return Vec::new();
     }
     s.ws.mark_frames += 1;
+    if s.ws.move_awaited {
+        s.ws.move_awaited = false;
+        s.ws.moved_mark_sent = Some(std::time::Instant::now());
+    }
     vec![mark_frame(&s)]
 }
 
@@ -455,6 +465,8 @@ impl State_ {
     /// Moves the mark and pushes it on the stream at once (REST reads the same mark).
     pub fn move_mark(&mut self, mark: Decimal) {
         self.mark = mark;
+        self.ws.move_awaited = true;
+        self.ws.moved_mark_sent = None;
         self.inspect();
         self.push(Push::Mark);
     }

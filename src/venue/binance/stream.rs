@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::http::{self, HttpClient};
 use crate::money::Price;
 use crate::venue::common::num::Num;
-use crate::venue::common::stream::{FrameError, StreamEvent, StreamProtocol};
+use crate::venue::common::stream::{FrameError, StreamEvent, StreamKind, StreamProtocol};
 use crate::venue::streaming::MarkBoard;
 use crate::venue::VenueError;
 
@@ -58,6 +58,10 @@ impl MarkStream {
 
 #[async_trait]
 impl StreamProtocol for MarkStream {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Marks
+    }
+
     fn name(&self) -> String {
         "binance marks".into()
     }
@@ -164,6 +168,10 @@ pub struct AccountStream {
 
 #[async_trait]
 impl StreamProtocol for AccountStream {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Account
+    }
+
     fn name(&self) -> String {
         "binance account".into()
     }

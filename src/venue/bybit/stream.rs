@@ -36,7 +36,7 @@ use super::credential::Credentials;
 use super::http::HttpClient;
 use crate::money::Price;
 use crate::venue::common::num::Num;
-use crate::venue::common::stream::{FrameError, StreamEvent, StreamProtocol};
+use crate::venue::common::stream::{FrameError, StreamEvent, StreamKind, StreamProtocol};
 use crate::venue::common::transport::short;
 use crate::venue::streaming::MarkBoard;
 use crate::venue::VenueError;
@@ -295,6 +295,10 @@ impl MarkStream {
 
 #[async_trait]
 impl StreamProtocol for MarkStream {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Marks
+    }
+
     fn name(&self) -> String {
         "bybit marks".into()
     }
@@ -362,6 +366,10 @@ impl AccountStream {
 
 #[async_trait]
 impl StreamProtocol for AccountStream {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Account
+    }
+
     fn name(&self) -> String {
         "bybit account".into()
     }

@@ -66,11 +66,22 @@ impl FrameError {
     }
 }
 
+/// What a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Marks: a reconnect misses nothing the next frame does not bring back.
+    Marks,
+    /// Account events: a reconnect may have missed one, so the account is read from REST.
+    Account,
+}
+
 /// One venue's stream, as the connection needs to know it.
 #[async_trait]
 pub trait StreamProtocol: Send + Sync + 'static {
     /// For log lines: "binance market", "okx private".
     fn name(&self) -> String;
+
+    fn kind(&self) -> StreamKind;
 
     /// The URL to connect to, or `None` while there is nothing to subscribe (no open
     /// position): then the connection waits for a renewal. May call the venue first
@@ -118,7 +129,7 @@ pub trait StreamProtocol: Send + Sync + 'static {
 pub trait FrameSink: Send + Sync + 'static {
     fn deliver(&self, event: StreamEvent);
     /// The connection is up (`true`) or lost (`false`).
-    fn connected(&self, stream: &str, up: bool);
+    fn connected(&self, stream: &str, kind: StreamKind, up: bool);
 }
 
 /// How reconnects are paced.
@@ -200,7 +211,7 @@ pub async fn run_stream<P: StreamProtocol, S: FrameSink>(
     let mut attempt: u32 = 0;
     loop {
         let ended = connect_once(&*protocol, &*sink, &backoff, &counters, &name).await;
-        sink.connected(&name, false);
+        sink.connected(&name, protocol.kind(), false);
         attempt = match ended {
             Ended::Renewed => {
                 tracing::debug!(stream = %name, "stream renewed with a new subscription");
@@ -246,7 +257,7 @@ async fn connect_once<P: StreamProtocol, S: FrameSink>(
         Err(_) => return Ended::Failed("the connection did not open in time".into()),
     };
     counters.connects.fetch_add(1, Ordering::Relaxed);
-    sink.connected(name, true);
+    sink.connected(name, protocol.kind(), true);
     let started = Instant::now();
     let lifetime_end = protocol.lifetime().map(|l| started + l);
     let heartbeat = protocol.heartbeat();

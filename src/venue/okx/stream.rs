@@ -34,7 +34,7 @@ use super::http::HttpClient;
 use super::signing;
 use crate::money::Price;
 use crate::venue::common::num::Num;
-use crate::venue::common::stream::{FrameError, StreamEvent, StreamProtocol};
+use crate::venue::common::stream::{FrameError, StreamEvent, StreamKind, StreamProtocol};
 use crate::venue::streaming::{MarkBoard, StreamSettings};
 use crate::venue::VenueError;
 
@@ -96,6 +96,10 @@ impl MarkStream {
 
 #[async_trait]
 impl StreamProtocol for MarkStream {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Marks
+    }
+
     fn name(&self) -> String {
         "okx marks".into()
     }
@@ -341,6 +345,10 @@ impl AccountStream {
 
 #[async_trait]
 impl StreamProtocol for AccountStream {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Account
+    }
+
     fn name(&self) -> String {
         "okx account".into()
     }

@@ -31,7 +31,7 @@ use self::local::{drift, reprice, StreamedMark, Unpriced};
 use crate::clock::Clock;
 use crate::money::{Ratio, Usdt};
 use crate::time::Timestamp;
-use crate::venue::common::stream::{FrameSink, StreamEvent};
+use crate::venue::common::stream::{FrameSink, StreamEvent, StreamKind};
 use crate::venue::{
     KeyPermissions, TransferKey, TransferReceipt, TransferRequest, TransferRules, TransferStatus,
     Venue, VenueError, VenueSnapshot,
@@ -194,10 +194,15 @@ impl FrameSink for MarkBoard {
         }
     }
 
-    fn connected(&self, stream: &str, up: bool) {
-        if up {
-            tracing::info!(%stream, "stream connected");
-            // Whatever happened while it was down is read from REST.
+    fn connected(&self, stream: &str, kind: StreamKind, up: bool) {
+        if !up {
+            return;
+        }
+        tracing::info!(%stream, "stream connected");
+        // An account event may have come while the account stream was down: read REST. A
+        // mark stream misses nothing its next frame does not bring back, and a REST read per
+        // mark reconnect would spend the venue's tightest budgets (OKX) for nothing.
+        if kind == StreamKind::Account {
             self.reconnected.store(true, Ordering::Release);
             self.wake.notify_one();
         }
