@@ -10,7 +10,8 @@
 //! polled at the default 10 s, as a share of the venue's budget.
 //!
 //! `BENCH_STREAM_TRIALS` (default 1000), `BENCH_POLL_TRIALS` (default 100) and
-//! `BENCH_IDLE_SECS` (default 60) set the sizes.
+//! `BENCH_IDLE_SECS` (default 60, 0 skips it) set the sizes, `BENCH_VENUES` (e.g. `okx`) the
+//! venues, `BENCH_SETTLE_MS` (default 150) how long a fresh engine settles before the wick.
 
 #[path = "../tests/mock_binance/mod.rs"]
 mod mock_binance;
@@ -514,6 +515,11 @@ async fn idle_weight<M: BenchMock>(seconds: u64) {
     }
 }
 
+/// `BENCH_VENUES=okx,bybit` runs only those (all by default).
+fn wanted(venue: &str) -> bool {
+    std::env::var("BENCH_VENUES").map_or(true, |list| list.split(',').any(|v| v.trim() == venue))
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small.
     let benching = std::env::args().any(|a| a == "--bench");
@@ -532,11 +538,19 @@ fn main() {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        reaction::<MockBinance>(stream, poll).await;
-        reaction::<MockBybit>(stream, poll).await;
-        reaction::<MockOkx>(stream, poll).await;
-        idle_weight::<MockBinance>(idle).await;
-        idle_weight::<MockBybit>(idle).await;
-        idle_weight::<MockOkx>(idle).await;
+        if wanted(MockBinance::NAME) {
+            reaction::<MockBinance>(stream, poll).await;
+        }
+        if wanted(MockBybit::NAME) {
+            reaction::<MockBybit>(stream, poll).await;
+        }
+        if wanted(MockOkx::NAME) {
+            reaction::<MockOkx>(stream, poll).await;
+        }
+        if idle > 0 {
+            idle_weight::<MockBinance>(idle).await;
+            idle_weight::<MockBybit>(idle).await;
+            idle_weight::<MockOkx>(idle).await;
+        }
     });
 }

@@ -71,10 +71,10 @@ async fn the_default_strategy_saves_the_demo_day_with_its_reserve() {
     assert!(run.outcome.top_ups > 0);
 }
 
-/// The ETH crash of 2025-02-03 outruns a 60 s poll with the default strategy and the
+/// The ETH crash of 2025-02-03 outruns a 10 s poll with the default strategy and the
 /// scenario's reserve; streamed marks (every sub-step, horizon 1 s + settlement) save it.
 #[tokio::test]
-async fn streaming_saves_the_day_a_60s_poll_loses() {
+async fn streaming_saves_the_day_a_10s_poll_loses() {
     let day = scenario("eth-2025-02-03-10x-long-perp.toml");
     let strategy = marginguard::config::strategy::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/distance.toml"),
