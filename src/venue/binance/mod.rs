@@ -30,8 +30,7 @@ use rust_decimal::Decimal;
 use crate::clock::Clock;
 use crate::core::TierTable;
 use crate::money::Usdt;
-use crate::venue::common::stream::{run_stream, Backoff, StreamCounters};
-use crate::venue::streaming::{MarkBoard, StreamStarter, Streaming};
+use crate::venue::streaming::streamed;
 use crate::venue::{
     KeyPermissions, TransferKey, TransferReceipt, TransferRequest, TransferRules, TransferStatus,
     Venue, VenueError, VenueSnapshot,
@@ -101,36 +100,20 @@ impl BinanceVenue {
             let http = http.clone();
             Box::new(move || http.offset().map(|o| o.offset_ms).unwrap_or(0))
         };
-        let board = Arc::new(MarkBoard::new(clock.clone(), offset));
-        let starter: StreamStarter = Box::new(move |board: Arc<MarkBoard>| {
-            let counters = Arc::new(StreamCounters::default());
-            let marks = stream::MarkStream::new(&config.ws_url, &board);
-            let account = stream::AccountStream {
-                base: config.ws_url.clone(),
-                http,
-            };
-            vec![
-                tokio::spawn(run_stream(
-                    Arc::new(marks),
-                    board.clone(),
-                    Backoff::default(),
-                    counters.clone(),
-                )),
-                tokio::spawn(run_stream(
-                    Arc::new(account),
-                    board,
-                    Backoff::default(),
-                    counters,
-                )),
-            ]
-        });
-        Box::new(Streaming::new(
+        streamed(
             Box::new(venue),
-            board,
-            config.settings,
             clock,
-            starter,
-        ))
+            config.settings,
+            offset,
+            move |board| {
+                let marks = stream::MarkStream::new(&config.ws_url, board);
+                let account = stream::AccountStream {
+                    base: config.ws_url.clone(),
+                    http,
+                };
+                (marks, account)
+            },
+        )
     }
 
     /// The HTTP client, for the weight and clock figures.

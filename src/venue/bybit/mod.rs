@@ -40,8 +40,7 @@ use crate::clock::Clock;
 use crate::core::{Account, TierTable};
 use crate::money::Usdt;
 use crate::time::Timestamp;
-use crate::venue::common::stream::{run_stream, Backoff, StreamCounters};
-use crate::venue::streaming::{MarkBoard, StreamStarter, Streaming};
+use crate::venue::streaming::streamed;
 use crate::venue::{
     KeyPermissions, TransferKey, TransferReceipt, TransferRequest, TransferRules, TransferStatus,
     Venue, VenueError, VenueSnapshot,
@@ -167,34 +166,18 @@ impl BybitVenue {
             let http = http.clone();
             Box::new(move || http.offset_ms())
         };
-        let board = Arc::new(MarkBoard::new(clock.clone(), offset));
         let credentials = settings.credentials.clone();
-        let starter: StreamStarter = Box::new(move |board: Arc<MarkBoard>| {
-            let counters = Arc::new(StreamCounters::default());
-            let marks = stream::MarkStream::new(&config.public_url, &board);
-            let account = stream::AccountStream::new(&config.private_url, http, credentials);
-            vec![
-                tokio::spawn(run_stream(
-                    Arc::new(marks),
-                    board.clone(),
-                    Backoff::default(),
-                    counters.clone(),
-                )),
-                tokio::spawn(run_stream(
-                    Arc::new(account),
-                    board,
-                    Backoff::default(),
-                    counters,
-                )),
-            ]
-        });
-        Box::new(Streaming::new(
+        streamed(
             Box::new(venue),
-            board,
-            config.settings,
             clock,
-            starter,
-        ))
+            config.settings,
+            offset,
+            move |board| {
+                let marks = stream::MarkStream::new(&config.public_url, board);
+                let account = stream::AccountStream::new(&config.private_url, http, credentials);
+                (marks, account)
+            },
+        )
     }
 
     pub fn new(settings: &BybitSettings, clock: Clock) -> Self {

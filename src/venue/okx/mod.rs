@@ -41,8 +41,7 @@ use rust_decimal::Decimal;
 
 use crate::clock::Clock;
 use crate::money::Usdt;
-use crate::venue::common::stream::{run_stream, Backoff, StreamCounters};
-use crate::venue::streaming::{MarkBoard, StreamStarter, Streaming};
+use crate::venue::streaming::streamed;
 use crate::venue::{
     KeyPermissions, Retry, TransferKey, TransferReceipt, TransferRequest, TransferRules,
     TransferStatus, Venue, VenueError, VenueSnapshot,
@@ -112,15 +111,19 @@ impl OkxVenue {
             let http = venue.http.clone();
             Box::new(move || http.offset().map(|o| o.offset_ms).unwrap_or(0))
         };
-        let board = Arc::new(MarkBoard::new(clock.clone(), offset));
-        let starter = stream_starter(config.clone(), venue.http.clone(), settings);
-        Box::new(Streaming::new(
+        let http = venue.http.clone();
+        let credentials = settings.credentials.clone();
+        streamed(
             Box::new(venue),
-            board,
-            config.settings,
             clock,
-            starter,
-        ))
+            config.settings,
+            offset,
+            move |board| {
+                let marks = stream::MarkStream::new(&config.public_url, board);
+                let account = stream::AccountStream::new(&config.private_url, http, credentials);
+                (marks, account)
+            },
+        )
     }
 
     pub fn new(settings: &OkxSettings, clock: Clock) -> Self {
@@ -323,33 +326,6 @@ impl OkxVenue {
 }
 
 /// Spawns the two connections when the engine first waits on the venue.
-fn stream_starter(
-    config: StreamConfig,
-    http: Arc<HttpClient>,
-    settings: &OkxSettings,
-) -> StreamStarter {
-    let credentials = settings.credentials.clone();
-    Box::new(move |board: Arc<MarkBoard>| {
-        let counters = Arc::new(StreamCounters::default());
-        let marks = stream::MarkStream::new(&config.public_url, &board);
-        let account = stream::AccountStream::new(&config.private_url, http, credentials);
-        vec![
-            tokio::spawn(run_stream(
-                Arc::new(marks),
-                board.clone(),
-                Backoff::default(),
-                counters.clone(),
-            )),
-            tokio::spawn(run_stream(
-                Arc::new(account),
-                board,
-                Backoff::default(),
-                counters,
-            )),
-        ]
-    })
-}
-
 fn status_of(state: &parse::TransferState) -> TransferStatus {
     match state.state {
         parse::State::Success => TransferStatus::Settled,

@@ -31,7 +31,9 @@ use self::local::{drift, reprice, StreamedMark, Unpriced};
 use crate::clock::Clock;
 use crate::money::{Ratio, Usdt};
 use crate::time::Timestamp;
-use crate::venue::common::stream::{FrameSink, StreamEvent, StreamKind};
+use crate::venue::common::stream::{
+    run_stream, Backoff, FrameSink, StreamCounters, StreamEvent, StreamKind, StreamProtocol,
+};
 use crate::venue::{
     KeyPermissions, TransferKey, TransferReceipt, TransferRequest, TransferRules, TransferStatus,
     Venue, VenueError, VenueSnapshot,
@@ -242,6 +244,43 @@ struct Seed {
 /// Starts the stream connections; called once, when the engine first waits on the venue (so
 /// `check`, which never waits, opens no stream).
 pub type StreamStarter = Box<dyn FnOnce(Arc<MarkBoard>) -> Vec<JoinHandle<()>> + Send>;
+
+/// `rest` read through a mark stream and an account stream, as every venue's `open()` builds
+/// it: `offset_ms` is the adapter's measured offset to the venue's clock (marks are stamped
+/// with the venue's time), and `protocols` makes the two connections' protocols once the
+/// engine first waits on the venue.
+pub fn streamed<M, A>(
+    rest: Box<dyn Venue>,
+    clock: Clock,
+    settings: StreamSettings,
+    offset_ms: Box<dyn Fn() -> i64 + Send + Sync>,
+    protocols: impl FnOnce(&MarkBoard) -> (M, A) + Send + 'static,
+) -> Box<dyn Venue>
+where
+    M: StreamProtocol,
+    A: StreamProtocol,
+{
+    let board = Arc::new(MarkBoard::new(clock.clone(), offset_ms));
+    let starter: StreamStarter = Box::new(move |board: Arc<MarkBoard>| {
+        let counters = Arc::new(StreamCounters::default());
+        let (marks, account) = protocols(&board);
+        vec![
+            tokio::spawn(run_stream(
+                Arc::new(marks),
+                board.clone(),
+                Backoff::default(),
+                counters.clone(),
+            )),
+            tokio::spawn(run_stream(
+                Arc::new(account),
+                board,
+                Backoff::default(),
+                counters,
+            )),
+        ]
+    });
+    Box::new(Streaming::new(rest, board, settings, clock, starter))
+}
 
 pub struct Streaming {
     rest: Box<dyn Venue>,
