@@ -12,11 +12,8 @@
 //! - Both connections are replaced before Binance's 24-hour limit; Binance pings every 3
 //!   minutes and the WebSocket layer answers.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::sync::{watch, Mutex};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -25,7 +22,7 @@ use super::http::{self, HttpClient};
 use crate::money::Price;
 use crate::venue::common::num::Num;
 use crate::venue::common::stream::{FrameError, StreamEvent, StreamKind, StreamProtocol};
-use crate::venue::streaming::MarkBoard;
+use crate::venue::streaming::{MarkBoard, WatchedSymbols};
 use crate::venue::VenueError;
 
 /// `<symbol>@markPrice@1s` pushes every second.
@@ -44,14 +41,14 @@ pub const TESTNET_WS: &str = "wss://fstream.binancefuture.com";
 /// The mark streams of the open positions.
 pub struct MarkStream {
     base: String,
-    wanted: Mutex<watch::Receiver<BTreeSet<String>>>,
+    wanted: WatchedSymbols,
 }
 
 impl MarkStream {
     pub fn new(base: &str, board: &MarkBoard) -> Self {
         Self {
             base: base.to_string(),
-            wanted: Mutex::new(board.watch_wanted()),
+            wanted: WatchedSymbols::of(board),
         }
     }
 }
@@ -67,7 +64,7 @@ impl StreamProtocol for MarkStream {
     }
 
     async fn url(&self) -> Result<Option<String>, VenueError> {
-        let symbols = self.wanted.lock().await.borrow_and_update().clone();
+        let symbols = self.wanted.current().await;
         if symbols.is_empty() {
             return Ok(None);
         }
@@ -99,10 +96,7 @@ impl StreamProtocol for MarkStream {
     }
 
     async fn renewed(&self) {
-        if self.wanted.lock().await.changed().await.is_err() {
-            // The account is gone: nothing will ever change.
-            std::future::pending::<()>().await;
-        }
+        self.wanted.changed().await
     }
 
     fn read(&self, text: &str) -> Result<Vec<StreamEvent>, FrameError> {

@@ -21,7 +21,7 @@
 //!   connection is dying, so there the ping is sent after 5 s and doubles as a probe: a dead
 //!   mark connection is replaced within 10 s, as Binance's is.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,7 +30,6 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use serde_json::value::RawValue;
-use tokio::sync::watch;
 
 use super::credential::Credentials;
 use super::http::HttpClient;
@@ -38,7 +37,7 @@ use crate::money::Price;
 use crate::venue::common::num::Num;
 use crate::venue::common::stream::{FrameError, StreamEvent, StreamKind, StreamProtocol};
 use crate::venue::common::transport::short;
-use crate::venue::streaming::MarkBoard;
+use crate::venue::streaming::{MarkBoard, WatchedSymbols};
 use crate::venue::VenueError;
 
 /// "Push frequency: Derivatives & Options - 100ms" (bybit.md §7.4).
@@ -275,7 +274,7 @@ pub fn read_private_frame(text: &str, subscribe: &str) -> Result<Vec<StreamEvent
 /// The ticker streams of the open positions.
 pub struct MarkStream {
     url: String,
-    wanted: tokio::sync::Mutex<watch::Receiver<BTreeSet<String>>>,
+    wanted: WatchedSymbols,
     /// The symbols of the connection being opened: `url` takes them, `opening` subscribes.
     subscribing: Mutex<Vec<String>>,
     /// This connection's last mark per symbol (what a delta without `markPrice` repeats).
@@ -286,7 +285,7 @@ impl MarkStream {
     pub fn new(url: &str, board: &MarkBoard) -> Self {
         Self {
             url: url.to_string(),
-            wanted: tokio::sync::Mutex::new(board.watch_wanted()),
+            wanted: WatchedSymbols::of(board),
             subscribing: Mutex::new(Vec::new()),
             last: Mutex::new(HashMap::new()),
         }
@@ -304,7 +303,7 @@ impl StreamProtocol for MarkStream {
     }
 
     async fn url(&self) -> Result<Option<String>, VenueError> {
-        let symbols = self.wanted.lock().await.borrow_and_update().clone();
+        let symbols = self.wanted.current().await;
         if symbols.is_empty() {
             return Ok(None);
         }
@@ -332,10 +331,7 @@ impl StreamProtocol for MarkStream {
     }
 
     async fn renewed(&self) {
-        if self.wanted.lock().await.changed().await.is_err() {
-            // The account is gone: nothing will ever change.
-            std::future::pending::<()>().await;
-        }
+        self.wanted.changed().await
     }
 
     fn read(&self, text: &str) -> Result<Vec<StreamEvent>, FrameError> {

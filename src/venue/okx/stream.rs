@@ -26,7 +26,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
 use super::credential::Credentials;
@@ -35,7 +34,7 @@ use super::signing;
 use crate::money::Price;
 use crate::venue::common::num::Num;
 use crate::venue::common::stream::{FrameError, StreamEvent, StreamKind, StreamProtocol};
-use crate::venue::streaming::{MarkBoard, StreamSettings};
+use crate::venue::streaming::{MarkBoard, StreamSettings, WatchedSymbols};
 use crate::venue::VenueError;
 
 /// How often `mark-price` pushes while the mark moves: the rescue horizon's observation step.
@@ -72,7 +71,7 @@ pub fn settings() -> StreamSettings {
 /// The `mark-price` channel for the open positions.
 pub struct MarkStream {
     url: String,
-    wanted: Mutex<watch::Receiver<BTreeSet<String>>>,
+    wanted: WatchedSymbols,
     /// The set `url` found, for `opening` (which cannot wait on the watch).
     subscribing: std::sync::Mutex<BTreeSet<String>>,
     /// The last mark read on this connection (its opening, before the first).
@@ -83,7 +82,7 @@ impl MarkStream {
     pub fn new(url: &str, board: &MarkBoard) -> Self {
         Self {
             url: url.to_string(),
-            wanted: Mutex::new(board.watch_wanted()),
+            wanted: WatchedSymbols::of(board),
             subscribing: std::sync::Mutex::new(BTreeSet::new()),
             last_mark: std::sync::Mutex::new(Instant::now()),
         }
@@ -105,7 +104,7 @@ impl StreamProtocol for MarkStream {
     }
 
     async fn url(&self) -> Result<Option<String>, VenueError> {
-        let symbols = self.wanted.lock().await.borrow_and_update().clone();
+        let symbols = self.wanted.current().await;
         if symbols.is_empty() {
             return Ok(None);
         }
@@ -146,10 +145,7 @@ impl StreamProtocol for MarkStream {
     }
 
     async fn renewed(&self) {
-        if self.wanted.lock().await.changed().await.is_err() {
-            // The account is gone: nothing will ever change.
-            std::future::pending::<()>().await;
-        }
+        self.wanted.changed().await
     }
 
     fn read(&self, text: &str) -> Result<Vec<StreamEvent>, FrameError> {

@@ -245,6 +245,27 @@ struct Seed {
 /// `check`, which never waits, opens no stream).
 pub type StreamStarter = Box<dyn FnOnce(Arc<MarkBoard>) -> Vec<JoinHandle<()>> + Send>;
 
+/// The symbols a mark connection subscribes, following the positions REST last showed.
+pub struct WatchedSymbols(tokio::sync::Mutex<watch::Receiver<BTreeSet<String>>>);
+
+impl WatchedSymbols {
+    pub fn of(board: &MarkBoard) -> Self {
+        Self(tokio::sync::Mutex::new(board.watch_wanted()))
+    }
+
+    /// The set now, marked seen: `changed` returns only on a later change.
+    pub async fn current(&self) -> BTreeSet<String> {
+        self.0.lock().await.borrow_and_update().clone()
+    }
+
+    /// Returns when the set changes (never once the account is gone).
+    pub async fn changed(&self) {
+        if self.0.lock().await.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// `rest` read through a mark stream and an account stream, as every venue's `open()` builds
 /// it: `offset_ms` is the adapter's measured offset to the venue's clock (marks are stamped
 /// with the venue's time), and `protocols` makes the two connections' protocols once the
