@@ -219,6 +219,9 @@ impl BenchMock for MockBybit {
             s.used.clear();
             s.closed_until.clear();
             s.ip_used = (std::time::Instant::now(), 0);
+            if let Some(cadence) = mock_cadence() {
+                s.ws.cadence = cadence;
+            }
         });
     }
 
@@ -290,6 +293,9 @@ impl BenchMock for MockOkx {
             s.liquidated = false;
             s.seen.clear();
             s.calls.clear();
+            if let Some(cadence) = mock_cadence() {
+                s.ws.cadence = cadence;
+            }
         });
     }
 
@@ -513,6 +519,16 @@ async fn idle_weight<M: BenchMock>(seconds: u64) {
             .join("; ");
         println!("{} {label:<26} {line}", M::NAME);
     }
+}
+
+/// `BENCH_MOCK_CADENCE_MS`: the Bybit and OKX mocks push periodic marks this often instead of
+/// at their venues' 100 / 200 ms, to see what the mock's own frame traffic costs the tail.
+fn mock_cadence() -> Option<Duration> {
+    std::env::var("BENCH_MOCK_CADENCE_MS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
 }
 
 /// `BENCH_VENUES=okx,bybit` runs only those (all by default).
