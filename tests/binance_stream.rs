@@ -9,45 +9,7 @@ mod mock_server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use marginguard::engine::{self, Event, EventKind};
-use marginguard::journal::Journal;
-use marginguard::venue::Venue;
 use mock_binance::{d, MockBinance, Route};
-use tokio::sync::mpsc;
-
-struct Running {
-    trigger: engine::ShutdownTrigger,
-    task: tokio::task::JoinHandle<engine::AccountExit>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
-
-fn start(venue: Box<dyn Venue>, poll: Duration) -> Running {
-    let (runner, events) = common::distance_runner_polling(
-        "binance-stream",
-        Arc::from(venue),
-        1,
-        Arc::new(Journal::in_memory()),
-        poll,
-    );
-    let (trigger, shutdown) = engine::shutdown::channel();
-    Running {
-        trigger,
-        task: tokio::spawn(runner.run(shutdown)),
-        events,
-    }
-}
-
-impl Running {
-    async fn stop(mut self) -> Vec<EventKind> {
-        self.trigger.trigger();
-        let _ = self.task.await;
-        let mut out = Vec::new();
-        while let Ok(event) = self.events.try_recv() {
-            out.push(event.kind);
-        }
-        out
-    }
-}
 
 async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
@@ -80,8 +42,8 @@ async fn streaming(mock: &MockBinance) {
 async fn a_top_up_is_not_sent_twice_while_the_local_account_lags_behind_it() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
     mock.with(|s| s.ws.account_event_on_transfer = false);
-    let running = start(
-        mock.streaming_adapter(Duration::from_secs(30)),
+    let running = common::RunningEngine::start(
+        Arc::from(mock.streaming_adapter(Duration::from_secs(30))),
         Duration::from_secs(30),
     );
     streaming(&mock).await;
@@ -100,8 +62,8 @@ async fn a_top_up_is_not_sent_twice_while_the_local_account_lags_behind_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_listen_key_is_created_again_and_the_account_reseeded() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
-    let running = start(
-        mock.streaming_adapter(Duration::from_secs(30)),
+    let running = common::RunningEngine::start(
+        Arc::from(mock.streaming_adapter(Duration::from_secs(30))),
         Duration::from_secs(30),
     );
     streaming(&mock).await;
@@ -125,8 +87,8 @@ async fn an_expired_listen_key_is_created_again_and_the_account_reseeded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_margin_call_reads_the_account_at_once() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
-    let running = start(
-        mock.streaming_adapter(Duration::from_secs(30)),
+    let running = common::RunningEngine::start(
+        Arc::from(mock.streaming_adapter(Duration::from_secs(30))),
         Duration::from_secs(30),
     );
     streaming(&mock).await;
@@ -146,8 +108,8 @@ async fn a_margin_call_reads_the_account_at_once() {
 async fn the_listen_key_never_reaches_a_log_line() {
     let (captured, _guard) = common::capture();
     let mock = MockBinance::start(d("6000"), d("10000")).await;
-    let running = start(
-        mock.streaming_adapter(Duration::from_secs(30)),
+    let running = common::RunningEngine::start(
+        Arc::from(mock.streaming_adapter(Duration::from_secs(30))),
         Duration::from_secs(30),
     );
     streaming(&mock).await;

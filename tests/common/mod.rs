@@ -136,3 +136,63 @@ cooldown = "0s"
     std::fs::write(&path, toml).unwrap();
     path
 }
+
+/// The real run loop of a `distance_runner_polling` engine on `venue`, in a task: what the
+/// streaming tests drive, since streams (not scripted ticks) are what wake it.
+pub struct RunningEngine {
+    trigger: marginguard::engine::ShutdownTrigger,
+    events: mpsc::UnboundedReceiver<Event>,
+    task: tokio::task::JoinHandle<marginguard::engine::AccountExit>,
+}
+
+impl RunningEngine {
+    pub fn start(venue: Arc<dyn Venue>, poll_interval: Duration) -> Self {
+        let (runner, events) = distance_runner_polling(
+            "streaming",
+            venue,
+            1,
+            Arc::new(Journal::in_memory()),
+            poll_interval,
+        );
+        let (trigger, shutdown) = marginguard::engine::shutdown::channel();
+        let task = tokio::spawn(runner.run(shutdown));
+        Self {
+            trigger,
+            events,
+            task,
+        }
+    }
+
+    /// Waits up to `limit` for an event matching `want`; everything seen meanwhile is kept.
+    pub async fn wait_for(
+        &mut self,
+        limit: Duration,
+        seen: &mut Vec<marginguard::engine::EventKind>,
+        want: impl Fn(&marginguard::engine::EventKind) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(event)) => {
+                    let hit = want(&event.kind);
+                    seen.push(event.kind);
+                    if hit {
+                        return true;
+                    }
+                }
+                Ok(None) | Err(_) => return false,
+            }
+        }
+    }
+
+    /// Shuts the engine down and returns the events not yet read.
+    pub async fn stop(mut self) -> Vec<marginguard::engine::EventKind> {
+        self.trigger.trigger();
+        let _ = self.task.await;
+        let mut out = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            out.push(event.kind);
+        }
+        out
+    }
+}

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;
-use tokio::sync::mpsc;
 
-use super::{drain, MockExchange, ScriptedAccount};
-use marginguard::engine::{self, Event, EventKind, ShutdownTrigger};
+use super::{MockExchange, ScriptedAccount};
+use crate::common::RunningEngine;
+use marginguard::engine::EventKind;
 use marginguard::venue::Venue;
 use marginguard::wiring::{self, Mode};
 
@@ -44,60 +44,6 @@ pub trait StreamingExchange: MockExchange {
 const SLOW_POLL: Duration = Duration::from_secs(30);
 const RECONCILE: Duration = Duration::from_secs(30);
 
-struct Running {
-    trigger: ShutdownTrigger,
-    events: mpsc::UnboundedReceiver<Event>,
-    task: tokio::task::JoinHandle<engine::AccountExit>,
-}
-
-impl Running {
-    fn start(venue: Arc<dyn Venue>, poll: Duration) -> Self {
-        let (runner, events) = crate::common::distance_runner_polling(
-            "streaming",
-            venue,
-            1,
-            Arc::new(marginguard::journal::Journal::in_memory()),
-            poll,
-        );
-        let (trigger, shutdown) = engine::shutdown::channel();
-        let task = tokio::spawn(runner.run(shutdown));
-        Self {
-            trigger,
-            events,
-            task,
-        }
-    }
-
-    /// Waits up to `limit` for an event matching `want`; everything seen meanwhile is kept.
-    async fn wait_for(
-        &mut self,
-        limit: Duration,
-        seen: &mut Vec<EventKind>,
-        want: impl Fn(&EventKind) -> bool,
-    ) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(event)) => {
-                    let hit = want(&event.kind);
-                    seen.push(event.kind);
-                    if hit {
-                        return true;
-                    }
-                }
-                Ok(None) | Err(_) => return false,
-            }
-        }
-    }
-
-    async fn stop(self) -> Vec<EventKind> {
-        self.trigger.trigger();
-        let _ = self.task.await;
-        let mut events = self.events;
-        drain(&mut events)
-    }
-}
-
 fn sent(event: &EventKind) -> bool {
     matches!(event, EventKind::TransferSent { .. })
 }
@@ -118,7 +64,7 @@ async fn until_streaming<M: StreamingExchange>(mock: &M, connects: u32) {
 pub async fn a_mark_jump_on_the_stream_tops_up_before_the_next_poll<M: StreamingExchange>() {
     let mock = M::start(&ScriptedAccount::default()).await;
     let venue = wiring::for_mode(mock.streaming_adapter(RECONCILE), Mode::Live);
-    let mut running = Running::start(venue, SLOW_POLL);
+    let mut running = RunningEngine::start(venue, SLOW_POLL);
     until_streaming(&mock, 1).await;
     let reads = mock.position_reads();
     let jumped = Instant::now();
@@ -146,7 +92,7 @@ pub async fn a_mark_jump_on_the_stream_tops_up_before_the_next_poll<M: Streaming
 pub async fn dry_run_on_a_stream_sends_nothing<M: StreamingExchange>() {
     let mock = M::start(&ScriptedAccount::default()).await;
     let venue = wiring::for_mode(mock.streaming_adapter(RECONCILE), Mode::DryRun);
-    let mut running = Running::start(venue, SLOW_POLL);
+    let mut running = RunningEngine::start(venue, SLOW_POLL);
     until_streaming(&mock, 1).await;
     mock.move_mark(Decimal::from(58_000));
     let mut seen = Vec::new();
@@ -167,7 +113,7 @@ pub async fn a_dropped_stream_falls_back_to_rest_and_recovers<M: StreamingExchan
     const POLL: Duration = Duration::from_secs(1);
     let mock = M::start(&ScriptedAccount::default()).await;
     let venue = wiring::for_mode(mock.streaming_adapter(RECONCILE), Mode::Live);
-    let running = Running::start(venue, POLL);
+    let running = RunningEngine::start(venue, POLL);
     until_streaming(&mock, 1).await;
     let streamed_reads = mock.position_reads();
     tokio::time::sleep(POLL * 2).await;
@@ -249,7 +195,7 @@ pub async fn a_stale_stream_is_never_decided_on<M: StreamingExchange>() {
 pub async fn malformed_frames_move_nothing<M: StreamingExchange>() {
     let mock = M::start(&ScriptedAccount::default()).await;
     let venue = wiring::for_mode(mock.streaming_adapter(RECONCILE), Mode::Live);
-    let mut running = Running::start(venue, SLOW_POLL);
+    let mut running = RunningEngine::start(venue, SLOW_POLL);
     until_streaming(&mock, 1).await;
     for frame in mock.broken_mark_frames(Decimal::from(50_000)) {
         mock.send_raw(&frame);
@@ -274,7 +220,7 @@ pub async fn reconnects_stay_bounded_under_a_flapping_server<M: StreamingExchang
     let mock = M::start(&ScriptedAccount::default()).await;
     mock.refuse_stream_connections(u32::MAX);
     let venue = wiring::for_mode(mock.streaming_adapter(RECONCILE), Mode::Live);
-    let running = Running::start(venue, SLOW_POLL);
+    let running = RunningEngine::start(venue, SLOW_POLL);
     tokio::time::sleep(Duration::from_secs(4)).await;
     running.stop().await;
     let attempts = mock.mark_connects();
