@@ -76,16 +76,7 @@ pub fn reprice(
             continue;
         }
         let symbol = &position.symbol;
-        let mark = marks.get(symbol).ok_or_else(|| Unpriced::NoMark {
-            symbol: symbol.clone(),
-        })?;
-        let age = mark.age(now);
-        if age > max_age {
-            return Err(Unpriced::Stale {
-                symbol: symbol.clone(),
-                age,
-            });
-        }
+        let mark = fresh_mark(symbol, marks, now, max_age)?;
         as_of = as_of.min(mark.at.min(mark.received));
         if mark.at < seed.as_of {
             continue;
@@ -111,6 +102,41 @@ pub fn reprice(
     priced.account.maintenance = maintenance.max(Usdt::ZERO);
     priced.as_of = as_of;
     Ok(priced)
+}
+
+/// Whether the marks can price `seed` now (every open position's mark present and fresh):
+/// `reprice`'s guard without its work, for deciding whether a frame is worth a tick.
+pub fn marks_usable(
+    seed: &VenueSnapshot,
+    marks: &HashMap<String, StreamedMark>,
+    now: Timestamp,
+    max_age: Duration,
+) -> Result<(), Unpriced> {
+    seed.account
+        .positions
+        .iter()
+        .filter(|p| !p.size.is_zero())
+        .try_for_each(|p| fresh_mark(&p.symbol, marks, now, max_age).map(|_| ()))
+}
+
+/// `symbol`'s streamed mark, unless it is missing or older than `max_age`.
+fn fresh_mark<'a>(
+    symbol: &str,
+    marks: &'a HashMap<String, StreamedMark>,
+    now: Timestamp,
+    max_age: Duration,
+) -> Result<&'a StreamedMark, Unpriced> {
+    let mark = marks.get(symbol).ok_or_else(|| Unpriced::NoMark {
+        symbol: symbol.to_string(),
+    })?;
+    let age = mark.age(now);
+    if age > max_age {
+        return Err(Unpriced::Stale {
+            symbol: symbol.to_string(),
+            age,
+        });
+    }
+    Ok(mark)
 }
 
 fn maintenance_of(position: &crate::core::Position) -> Option<Usdt> {
@@ -199,6 +225,21 @@ mod tests {
         assert!(matches!(stale, Err(Unpriced::Stale { .. })), "{stale:?}");
         let none = reprice(&seed(), &HashMap::new(), Timestamp(1_000), Duration::MAX);
         assert!(matches!(none, Err(Unpriced::NoMark { .. })));
+    }
+
+    #[test]
+    fn marks_usable_agrees_with_reprice() {
+        let fresh = marks(Price(dec!(98_000)), 2_000);
+        let max = Duration::from_secs(3);
+        assert!(marks_usable(&seed(), &fresh, Timestamp(2_100), max).is_ok());
+        assert!(matches!(
+            marks_usable(&seed(), &fresh, Timestamp(5_100), max),
+            Err(Unpriced::Stale { .. })
+        ));
+        assert!(matches!(
+            marks_usable(&seed(), &HashMap::new(), Timestamp(1_000), max),
+            Err(Unpriced::NoMark { .. })
+        ));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use self::local::{drift, reprice, StreamedMark, Unpriced};
+use self::local::{drift, marks_usable, reprice, StreamedMark, Unpriced};
 use crate::clock::Clock;
 use crate::money::{Ratio, Usdt};
 use crate::time::Timestamp;
@@ -98,8 +98,9 @@ impl MarkBoard {
         }
     }
 
-    pub fn marks(&self) -> HashMap<String, StreamedMark> {
-        self.marks.lock().expect("marks lock").clone()
+    /// `f` over the marks, without copying them.
+    fn with_marks<T>(&self, f: impl FnOnce(&HashMap<String, StreamedMark>) -> T) -> T {
+        f(&self.marks.lock().expect("marks lock"))
     }
 
     /// The symbols whose marks are wanted, as they change.
@@ -362,6 +363,26 @@ impl Streaming {
 
     /// The seed re-priced at the streamed marks, if it is fresh enough to use.
     fn priced(&self, now: Timestamp) -> Result<VenueSnapshot, NotPriced> {
+        self.with_usable_seed(now, |seed, marks, max_age| {
+            reprice(seed, marks, now, max_age)
+        })
+    }
+
+    /// Whether `priced` would succeed, without re-pricing: checked on every frame that wakes.
+    fn can_price(&self, now: Timestamp) -> bool {
+        self.with_usable_seed(now, |seed, marks, max_age| {
+            marks_usable(seed, marks, now, max_age)
+        })
+        .is_ok()
+    }
+
+    /// `f` over the seed and the marks, unless the seed is absent, due for a reconcile or
+    /// behind our own transfer.
+    fn with_usable_seed<T>(
+        &self,
+        now: Timestamp,
+        f: impl FnOnce(&VenueSnapshot, &HashMap<String, StreamedMark>, Duration) -> Result<T, Unpriced>,
+    ) -> Result<T, NotPriced> {
         if !self.own_transfers.lock().expect("own lock").is_empty() {
             return Err(NotPriced::OwnTransfer);
         }
@@ -372,13 +393,10 @@ impl Streaming {
         if now.since(seed.read_at) >= self.settings.reconcile_every {
             return Err(NotPriced::ReconcileDue);
         }
-        reprice(
-            &seed.snapshot,
-            &self.board.marks(),
-            now,
-            self.settings.max_mark_age,
-        )
-        .map_err(NotPriced::Marks)
+        let max_age = self.settings.max_mark_age;
+        self.board
+            .with_marks(|marks| f(&seed.snapshot, marks, max_age))
+            .map_err(NotPriced::Marks)
     }
 
     /// While our own transfer is unseen, a mark may bring a REST read, at most once a second.
@@ -553,7 +571,7 @@ impl Venue for Streaming {
         loop {
             self.board.wake.notified().await;
             let now = self.clock.now();
-            if self.board.must_reseed() || self.priced(now).is_ok() || self.rest_read_due(now) {
+            if self.board.must_reseed() || self.can_price(now) || self.rest_read_due(now) {
                 return;
             }
         }
