@@ -10,6 +10,7 @@ pub mod engine;
 pub mod failpoint;
 pub mod journal;
 pub mod money;
+pub mod operator;
 pub mod plot;
 pub mod replay;
 pub mod report;
