@@ -10,6 +10,8 @@ use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
 use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::journal::{dry_run_path, Journal, JournalError};
+use crate::operator::board::AccountInfo;
+use crate::operator::{http, Operator, WatchedAccount};
 use crate::plot;
 use crate::replay::{self, Contender, Feed, Overrides, Run};
 use crate::report::{self, SummaryRow, Timeline, TimelineOptions};
@@ -110,8 +112,25 @@ pub async fn run(
             )
         })
         .collect();
+    let operator = operator_for(&config, mode, &wired);
+    let (stop_operator, operator_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = operator_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    if let Some(http) = config.operator.http {
+        let (address, _) = http::serve(http, operator.clone(), stopped())
+            .await
+            .map_err(|e| CliError::Refused(format!("refusing to start: {e}")))?;
+        eprintln!("status page on http://{address}/ (metrics at /metrics)");
+    }
+    tokio::spawn(operator.clone().run_timer(stopped()));
+    let observer = operator.clone();
     let collector = tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
+            observer.observe(&event);
             if let Some(timeline) = timelines.get_mut(&*event.account) {
                 timeline.push(&event);
             }
@@ -120,6 +139,8 @@ pub async fn run(
     });
     let exits = run_accounts(wired.runners, shutdown, SHUTDOWN_GRACE).await;
     let timelines = collector.await.unwrap_or_default();
+    operator.stopped(&exits, ALERT_FLUSH).await;
+    let _ = stop_operator.send(true);
     let mut out = String::new();
     if !wired.sims.is_empty() {
         out.push_str(&rehearsal_report(
@@ -141,6 +162,38 @@ pub async fn run(
             failed,
         })
     }
+}
+
+/// How long the notifiers get to deliver the last alerts (the shutdown one) at exit.
+pub const ALERT_FLUSH: Duration = Duration::from_secs(5);
+
+/// The operator's side for a wired daemon: its board over every account, its alert rules
+/// and sinks.
+fn operator_for(config: &Config, mode: Mode, wired: &wiring::Wired) -> Operator {
+    let accounts = config
+        .accounts
+        .iter()
+        .zip(
+            wired
+                .venues
+                .iter()
+                .zip(wired.clocks.iter().zip(&wired.journals)),
+        )
+        .map(|(account, (venue, (clock, journal)))| WatchedAccount {
+            info: AccountInfo {
+                name: account.name.clone(),
+                venue: venue.kind(),
+                mode: wiring::mode_label(account, mode),
+                strategy: account.strategy.name.clone(),
+                metric: account.strategy.metric,
+                caps: account.caps.clone(),
+            },
+            clock: clock.clone(),
+            venue: venue.clone(),
+            journal: journal.clone(),
+        })
+        .collect();
+    Operator::new(accounts, config.operator.alerts, None, None)
 }
 
 /// `name: why` for every runner that died rather than stopped.
@@ -624,6 +677,96 @@ fn with_reserve_multiple(scenario: &Scenario, multiple: Option<rust_decimal::Dec
         s.caps = None;
     }
     s
+}
+
+/// How long `status` waits for the daemon's endpoint before reading the journal instead.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `status`: the running daemon's per-account summary from its endpoint, or — when the
+/// config has none or it does not answer — what the journal says.
+pub async fn status(settings: &config::StatusSettings) -> Result<String, CliError> {
+    let mut note = String::new();
+    if let Some(http) = settings.http {
+        let url = status_url(http.listen);
+        match fetch_status(&url).await {
+            Ok(report) => return Ok(format!("from {url}\n{}", report.render_text())),
+            Err(why) => note = format!("no answer from {url} ({why}); "),
+        }
+    }
+    let path = if settings.journal.dry_run {
+        dry_run_path(&settings.journal.journal)
+    } else {
+        settings.journal.journal.clone()
+    };
+    let mut out = format!("{note}from the journal {}\n", path.display());
+    if !path.exists() {
+        out.push_str("  no journal yet — no rescue has been recorded\n");
+        return Ok(out);
+    }
+    let journal = Journal::open_for_reading(&path)?;
+    let now = crate::clock::Clock::Wall.now();
+    for (name, venue) in &settings.accounts {
+        let rows = journal.recent(name, crate::operator::status::RESCUES_SHOWN)?;
+        out.push_str(&journal_summary(name, venue, &rows, now));
+    }
+    Ok(out)
+}
+
+/// The endpoint's address as a client reaches it: a wildcard listen is asked on loopback.
+fn status_url(listen: std::net::SocketAddr) -> String {
+    let host = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{host}:{}/status.json", listen.port())
+}
+
+async fn fetch_status(url: &str) -> Result<crate::operator::status::StatusReport, String> {
+    let client = reqwest::Client::builder()
+        .timeout(STATUS_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| e.without_url().to_string())
+}
+
+/// One account's rescues as the journal has them: what moved over 24 h, the latest rows.
+fn journal_summary(
+    name: &str,
+    venue: &str,
+    rows: &[crate::journal::RescueRecord],
+    now: crate::time::Timestamp,
+) -> String {
+    let day_ago = crate::time::Timestamp(now.0.saturating_sub(86_400_000));
+    let spent = rows
+        .iter()
+        .filter(|r| r.created_at > day_ago && r.state.may_have_moved())
+        .try_fold(crate::money::Usdt::ZERO, |sum, r| {
+            sum.0.checked_add(r.amount.0).map(crate::money::Usdt)
+        });
+    let spent = spent.map_or_else(|| "beyond range".to_string(), report::money);
+    let mut out = format!(
+        "\n{name} ({venue}) — the daemon is not answering; from its journal\n  moved over the last 24 h: {spent} USDT (of the {} latest rows)\n",
+        rows.len()
+    );
+    if rows.is_empty() {
+        out.push_str("  no rescues recorded\n");
+    } else {
+        out.push_str(&report::history(rows));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -340,6 +340,19 @@ impl Journal {
         self.select("", params![])
     }
 
+    /// The account's `limit` latest rows (by config name), newest first: for the status
+    /// page and `status`, which must not read weeks of rows every refresh.
+    pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<RescueRecord>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = self.select(
+            "WHERE rowid IN (SELECT rowid FROM rescues WHERE account = ?1
+                             ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+            params![account, limit],
+        )?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     fn select(
         &self,
         filter: &str,

@@ -56,6 +56,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The running daemon's per-account summary (from its [http] endpoint), or the
+    /// journal's when it does not answer.
+    Status {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Replay real days: one scenario with one strategy prints its timeline; several print a
     /// table beside no bot and the hindsight oracle.
     Simulate {
@@ -249,6 +255,13 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             let settings = marginguard::config::Config::load_journal_settings(&path)
                 .map_err(CliError::Config)?;
             Ok(cli::history(&settings, dry_run)?)
+        }
+        Command::Status { config } => {
+            init_logging(format, verbose, "warn");
+            let path = config.unwrap_or_else(cli::default_config_path);
+            let settings = marginguard::config::Config::load_status_settings(&path)
+                .map_err(CliError::Config)?;
+            Ok(cli::status(&settings).await?)
         }
         Command::Simulate {
             scenario,

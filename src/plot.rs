@@ -49,7 +49,9 @@ fn series(run: &Run) -> Series {
     };
     for event in &run.events {
         match &event.kind {
-            EventKind::Observed { decision, snapshot } => {
+            EventKind::Observed {
+                decision, snapshot, ..
+            } => {
                 let Some(position) = snapshot.account.positions.first() else {
                     continue;
                 };

@@ -105,7 +105,9 @@ impl Timeline {
 
     pub fn push(&mut self, event: &Event) {
         let row = match &event.kind {
-            EventKind::Observed { decision, snapshot } => {
+            EventKind::Observed {
+                decision, snapshot, ..
+            } => {
                 self.observe(event.at, decision, snapshot);
                 return;
             }
@@ -155,6 +157,17 @@ impl Timeline {
                 format!("top-up {} USDT failed: {reason}", money(request.amount))
             }
             EventKind::NoDecision { reason } => format!("no decision: {reason}"),
+            EventKind::JournalWriteFailed {
+                error,
+                moved_nothing,
+            } => format!(
+                "journal write failed{}: {error}",
+                if *moved_nothing {
+                    "; top-up NOT sent"
+                } else {
+                    ""
+                }
+            ),
             EventKind::TransferLapsed { request } => format!(
                 "top-up {} USDT lapsed: not shown by the venue; still counted as spent",
                 money(request.amount)

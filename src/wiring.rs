@@ -20,6 +20,16 @@ use crate::venue::okx::OkxVenue;
 use crate::venue::sim::SimVenue;
 use crate::venue::Venue;
 
+/// How an account's money moves, in words for the operator: `simulated` (the simulator's
+/// money, transfers play out), `dry-run` (logged as "would transfer") or `live`.
+pub fn mode_label(account: &AccountConfig, mode: Mode) -> &'static str {
+    match (&account.venue, mode) {
+        (VenueConfig::Sim { .. }, _) => "simulated",
+        (_, Mode::DryRun) => "dry-run",
+        (_, Mode::Live) => "live",
+    }
+}
+
 /// Whether the money-moving call is really made against real venues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -68,6 +78,9 @@ pub struct Wired {
     /// Every account's venue as the engine sees it, in config order (for `check`).
     pub venues: Vec<Arc<dyn Venue>>,
     pub sims: Vec<SimHandle>,
+    /// Every account's clock and journal, in config order (for the operator's side).
+    pub clocks: Vec<Clock>,
+    pub journals: Vec<Arc<Journal>>,
 }
 
 /// Every account's venue, clock and key salt, built but not yet armed: the pre-flight asks
@@ -165,6 +178,8 @@ pub fn arm(
     account_ids: &[Option<String>],
 ) -> Result<Wired, JournalError> {
     let mut runners = Vec::with_capacity(accounts.len());
+    let mut account_clocks = Vec::with_capacity(accounts.len());
+    let mut account_journals = Vec::with_capacity(accounts.len());
     let mut journals = Journals::new(journal, mode);
     let mut books: HashMap<String, ReserveBook> = HashMap::new();
     for (index, (account, (venue, (clock, key_salt)))) in accounts
@@ -180,6 +195,9 @@ pub fn arm(
             .entry(owner.reserve_wallet.clone())
             .or_default()
             .clone();
+        let journal = journals.for_venue(&account.venue)?;
+        account_clocks.push(clock.clone());
+        account_journals.push(journal.clone());
         let setup = AccountSetup {
             name: account.name.clone(),
             venue: venue.clone(),
@@ -188,7 +206,7 @@ pub fn arm(
             poll_interval: account.poll_interval,
             clock,
             key_salt,
-            journal: journals.for_venue(&account.venue)?,
+            journal,
             unknown_outcome_grace: account.unknown_outcome_grace,
         };
         runners.push(AccountRunner::with_owner(
@@ -202,6 +220,8 @@ pub fn arm(
         runners,
         venues: built.venues,
         sims: built.sims,
+        clocks: account_clocks,
+        journals: account_journals,
     })
 }
 

@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::core::{Caps, Strategy};
+use crate::operator::http::HttpSettings;
+use crate::operator::settings::{OperatorSettings, RawAlerts, RawHttp};
 use crate::venue::binance::config::RawBinance;
 use crate::venue::binance::BinanceSettings;
 use crate::venue::bybit::config::RawBybit;
@@ -32,6 +34,8 @@ use literal::DurationLit;
 struct RawConfig {
     dry_run: Option<bool>,
     journal: Option<String>,
+    http: Option<RawHttp>,
+    alerts: Option<RawAlerts>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
 }
@@ -73,6 +77,8 @@ pub struct Config {
     /// The live journal; dry-run uses a sibling file (`*.dry-run.*`).
     pub journal: PathBuf,
     pub accounts: Vec<AccountConfig>,
+    /// Alerts, heartbeat, the HTTP endpoint.
+    pub operator: OperatorSettings,
 }
 
 /// The journal's file when the config names none, beside the config.
@@ -145,6 +151,33 @@ impl Config {
             journal: journal_path(path, raw.journal.as_deref())?,
         })
     }
+
+    /// What `status` needs: where the daemon's endpoint listens, and where its journals
+    /// are and which accounts it watches, for when no endpoint answers. Needs no secrets.
+    pub fn load_status_settings(path: &Path) -> Result<StatusSettings, ConfigError> {
+        let raw: RawConfig = load_toml(path)?;
+        Ok(StatusSettings {
+            journal: JournalSettings {
+                dry_run: raw.dry_run.unwrap_or(true),
+                journal: journal_path(path, raw.journal.as_deref())?,
+            },
+            http: raw.http.map(|h| h.build(path)).transpose()?,
+            accounts: raw
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), a.venue.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// The part of a config `status` reads.
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub journal: JournalSettings,
+    pub http: Option<HttpSettings>,
+    /// `(name, venue)` of every account, in config order.
+    pub accounts: Vec<(String, String)>,
 }
 
 /// The part of a config that says where its journals are.
@@ -195,11 +228,16 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let dry_run = raw.dry_run.unwrap_or(true);
     let journal = journal_path(path, raw.journal.as_deref())?;
+    let operator = OperatorSettings {
+        http: raw.http.map(|h| h.build(path)).transpose()?,
+        alerts: raw.alerts.unwrap_or_default().build(path)?,
+    };
     Ok(Config {
         path: path.to_path_buf(),
         dry_run,
         journal,
         accounts,
+        operator,
     })
 }
 

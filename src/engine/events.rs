@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::core::{Action, Decision};
+use crate::core::{Action, Decision, RescueState};
 use crate::engine::StopReason;
 use crate::money::Usdt;
 use crate::time::Timestamp;
@@ -20,6 +20,11 @@ pub enum EventKind {
     Observed {
         decision: Box<Decision>,
         snapshot: Box<VenueSnapshot>,
+        /// What the journal says was spent and is in flight, as the decision saw it.
+        rescues: RescueState,
+        /// From the tick's start to the decision, snapshot fetch included (the account's
+        /// clock: real time live, simulated time under the simulator).
+        latency: std::time::Duration,
     },
     TransferSent {
         request: TransferRequest,
@@ -57,6 +62,12 @@ pub enum EventKind {
     Recovered {
         blind_for: std::time::Duration,
         failures: u32,
+    },
+    /// The journal could not be written. `moved_nothing`: it was a rescue's intent, so its
+    /// money did not move; otherwise a state change, reconciled from the venue after a restart.
+    JournalWriteFailed {
+        error: String,
+        moved_nothing: bool,
     },
     /// The venue refused the key for a transfer: this account sends no more transfers.
     TransfersStopped {

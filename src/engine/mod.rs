@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::core::volatility::RealizedVolatility;
-use crate::core::{decide, Action, Blocked, Caps, Decision, Severity, Situation, Strategy};
+use crate::core::{
+    decide, Action, Blocked, Caps, Decision, RescueState, Severity, Situation, Strategy,
+};
 use crate::failpoint;
 use crate::journal::{Journal, JournalError, RescueRecord, RescueStage, StateChange};
 use crate::money::Usdt;
@@ -307,13 +309,17 @@ impl AccountRunner {
         // others have committed, until this one's intent is in the journal.
         let reserve = self.ledger.reserve().clone();
         let turn = reserve.lock_decisions().await;
-        let decision = self.decide(now, &snapshot);
+        let rescues = self.ledger.state(now);
+        let decision = self.decide(now, &snapshot, rescues);
+        let latency = self.clock.now().since(now);
         self.log_decision(&decision, &snapshot);
         self.emit(
             now,
             EventKind::Observed {
                 decision: Box::new(decision.clone()),
                 snapshot: Box::new(snapshot.clone()),
+                rescues,
+                latency,
             },
         );
         if let Some(top_up) = decision.action.top_up() {
@@ -409,7 +415,7 @@ impl AccountRunner {
         Some(jittered.max(self.blind.retry_after.unwrap_or_default()))
     }
 
-    fn decide(&self, now: Timestamp, snapshot: &VenueSnapshot) -> Decision {
+    fn decide(&self, now: Timestamp, snapshot: &VenueSnapshot, rescues: RescueState) -> Decision {
         let rules = self.venue.transfer_rules();
         let situation = Situation {
             account: &snapshot.account,
@@ -418,7 +424,7 @@ impl AccountRunner {
                 now,
                 snapshot.as_of,
             ),
-            rescues: self.ledger.state(now),
+            rescues,
             now,
             volatility: self.volatility.per_sqrt_second(),
             rescue_horizon: self.observation_interval() + rules.settlement,
@@ -486,8 +492,9 @@ impl AccountRunner {
             tracing::error!(account = %self.name, %error, alert = true, "journal write failed; top-up NOT sent");
             self.emit(
                 now,
-                EventKind::NoDecision {
-                    reason: format!("journal write failed: {error}"),
+                EventKind::JournalWriteFailed {
+                    error: error.to_string(),
+                    moved_nothing: true,
                 },
             );
             return;
@@ -597,6 +604,13 @@ impl AccountRunner {
     fn record(&mut self, change: StateChange<'_>) {
         if let Err(error) = self.ledger.change(change) {
             tracing::error!(account = %self.name, %error, "journal update failed; the venue will be asked again after a restart");
+            self.emit(
+                self.clock.now(),
+                EventKind::JournalWriteFailed {
+                    error: error.to_string(),
+                    moved_nothing: false,
+                },
+            );
         }
     }
 

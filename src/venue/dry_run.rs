@@ -120,4 +120,8 @@ impl Venue for DryRun {
     fn observation_interval(&self) -> Option<std::time::Duration> {
         self.inner.observation_interval()
     }
+
+    fn feed(&self) -> Option<crate::venue::FeedHealth> {
+        self.inner.feed()
+    }
 }

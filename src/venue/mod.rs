@@ -244,6 +244,23 @@ pub trait Venue: Send + Sync {
     fn observation_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// How the venue's figures arrive, for the operator (metrics, the status page, a
+    /// "stream fell back" alert). `None` for a venue that only polls.
+    fn feed(&self) -> Option<FeedHealth> {
+        None
+    }
+}
+
+/// The state of a streamed venue's feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedHealth {
+    /// The marks price the account (decisions on every mark); `false`: REST polling.
+    pub streaming: bool,
+    /// Why it polls, while it does.
+    pub fallback_reason: Option<String>,
+    /// Times the streamed account drifted beyond `drift_alert` from a REST read.
+    pub drifts: u64,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod settings;
 pub mod signed;
 pub mod stream;
 pub mod transport;
+pub mod usage;
 
 /// Whether `url` names this machine (`127.0.0.1`, `::1`, `localhost`): a mock or a proxy the
 /// operator runs, not a venue, so limits drawn from a venue's documented behaviour may be

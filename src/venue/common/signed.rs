@@ -19,6 +19,7 @@ use reqwest::header::HeaderMap;
 
 use super::clock_offset::{ClockOffset, ServerClock};
 use super::transport::{self, Effect};
+use super::usage;
 use crate::clock::Clock;
 use crate::time::Timestamp;
 use crate::venue::VenueError;
@@ -243,8 +244,20 @@ impl<P: Protocol> SignedTransport<P> {
     /// Refuses or waits, before anything is sent, as the venue's gate says.
     async fn admit(&self, endpoint: &P::Endpoint, info: CallInfo) -> Result<(), VenueError> {
         let gate = self.protocol.gate(endpoint, self.server_now_ms())?;
-        match tokio::time::timeout(MAX_LOCAL_WAIT, gate.limiter.until_n_ready(gate.cost)).await {
-            Ok(Ok(())) => Ok(()),
+        // Most requests pass at once; only those that wait are timed and counted.
+        if gate.limiter.check_n(gate.cost) == Ok(Ok(())) {
+            usage::record_request(P::VENUE, info.path, gate.cost.get());
+            return Ok(());
+        }
+        let waiting = tokio::time::Instant::now();
+        let admitted =
+            tokio::time::timeout(MAX_LOCAL_WAIT, gate.limiter.until_n_ready(gate.cost)).await;
+        usage::record_wait(P::VENUE, waiting.elapsed());
+        match admitted {
+            Ok(Ok(())) => {
+                usage::record_request(P::VENUE, info.path, gate.cost.get());
+                Ok(())
+            }
             Ok(Err(_)) | Err(_) => {
                 tracing::warn!(
                     venue = P::VENUE,

@@ -581,4 +581,13 @@ impl Venue for Streaming {
         let usable = self.falling_back.lock().expect("fallback lock").is_none();
         usable.then_some(self.settings.cadence)
     }
+
+    fn feed(&self) -> Option<crate::venue::FeedHealth> {
+        let fallback_reason = self.falling_back.lock().expect("fallback lock").clone();
+        Some(crate::venue::FeedHealth {
+            streaming: fallback_reason.is_none(),
+            fallback_reason,
+            drifts: self.drifts(),
+        })
+    }
 }
