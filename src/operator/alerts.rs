@@ -654,3 +654,94 @@ fn runner_failed(info: &AccountInfo, at: Timestamp, why: &str) -> Alert {
         &[],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: i64 = 60_000;
+
+    fn alert(event: AlertEvent, at: i64, recovered: bool) -> Alert {
+        Alert {
+            event,
+            severity: AlertSeverity::Warning,
+            account: Some("a".into()),
+            venue: Some("sim".into()),
+            at: Timestamp(at),
+            title: format!("{event:?} at {at}"),
+            text: String::new(),
+            recovered,
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// Drives one condition through `(minute, on)` steps; returns what was sent, as
+    /// `(minute, recovered)`.
+    fn drive(steps: &[(i64, bool)]) -> Vec<(i64, bool)> {
+        let mut alerter = Alerter::new(AlertRules {
+            cool_off: Duration::from_secs(30 * 60),
+            blind_after: Duration::from_secs(60),
+        });
+        let mut out = Vec::new();
+        for &(minute, on) in steps {
+            let at = Timestamp(minute * MINUTE);
+            let event = AlertEvent::Blind;
+            alerter.condition(
+                "a",
+                event,
+                on,
+                at,
+                || alert(event, at.0, false),
+                || alert(event, at.0, true),
+                &mut out,
+            );
+        }
+        out.iter().map(|a| (a.at.0 / MINUTE, a.recovered)).collect()
+    }
+
+    #[test]
+    fn a_thirty_minute_outage_is_one_alert_and_one_recovery() {
+        let mut steps: Vec<(i64, bool)> = (0..30).map(|m| (m, true)).collect();
+        steps.push((30, false));
+        steps.push((31, false));
+        assert_eq!(drive(&steps), vec![(0, false), (30, true)]);
+    }
+
+    #[test]
+    fn flapping_within_the_cool_off_is_quiet_but_never_hidden_past_it() {
+        // On at 0, off at 5 (told), on again at 10: quiet until 30 min after the first
+        // message, then told because it is still on.
+        let steps = [
+            (0, true),
+            (5, false),
+            (10, true),
+            (20, true),
+            (29, true),
+            (30, true),
+            (40, false),
+        ];
+        assert_eq!(
+            drive(&steps),
+            vec![(0, false), (5, true), (30, false), (40, true)]
+        );
+    }
+
+    #[test]
+    fn a_quiet_restart_that_clears_before_the_cool_off_sends_no_recovery() {
+        let steps = [(0, true), (5, false), (10, true), (12, false)];
+        assert_eq!(drive(&steps), vec![(0, false), (5, true)]);
+    }
+
+    #[test]
+    fn repeated_journal_failures_are_told_once_per_cool_off() {
+        let mut alerter = Alerter::new(AlertRules::default());
+        let mut out = Vec::new();
+        for minute in [0, 1, 2, 29, 31] {
+            let failure = alert(AlertEvent::JournalFailure, minute * MINUTE, false);
+            alerter.once_per_cool_off("a", failure, &mut out);
+        }
+        let told: Vec<i64> = out.iter().map(|a| a.at.0 / MINUTE).collect();
+        assert_eq!(told, vec![0, 31]);
+        assert_eq!(alerter.suppressed()[&AlertEvent::JournalFailure], 3);
+    }
+}
