@@ -496,8 +496,10 @@ pub async fn check(config: Config) -> Result<String, CliError> {
         config.accounts.len(),
         config.dry_run
     );
-    // `check` never moves money, so it reads through the dry-run wrapper and its journal.
-    let wired = wiring::wire(&config.accounts, &config.journal, Mode::DryRun, None)?;
+    // `check` never moves money, so it reads through the dry-run wrapper; it opens no
+    // journal, so it runs beside a daemon (which holds the journal's lock) and, run as
+    // another user, leaves no file behind that the daemon could not open.
+    let wired = wiring::build_venues(&config.accounts, Mode::DryRun);
     // The same pre-flight as `run`, in the mode the config would run in.
     let preflight = wiring::preflight(
         &config.accounts,

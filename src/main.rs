@@ -216,10 +216,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(execute(command, args.log_format, args.verbose)) {
-        Ok(output) => {
-            print!("{output}");
-            ExitCode::SUCCESS
-        }
+        Ok(output) => print_output(&output),
         Err(error) => report_error(error),
     }
 }
@@ -317,6 +314,24 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
                 format: output_format(output),
             };
             Ok(cli::sweep(&request).await?)
+        }
+    }
+}
+
+/// Writes a command's output. A reader that went away (`marginguard check | head`) is not
+/// an error of ours: `print!` would panic on the broken pipe.
+fn print_output(output: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: cannot write the output: {error}");
+            ExitCode::from(1)
         }
     }
 }

@@ -509,3 +509,23 @@ async fn one_venue_account_configured_twice_is_refused() {
     let message = refusal(cli::check(Config::load(&path).unwrap()).await);
     assert!(message.contains("the same binance account"), "{message}");
 }
+
+/// `check` used to open (and lock) the dry-run journal: beside a running dry-run daemon it
+/// was refused, and run as root it left root-owned files the daemon could not open.
+#[tokio::test]
+async fn check_beside_a_running_daemon_opens_no_journal() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    let path = write_config("mg-check-beside", &mock, false, "BESIDE");
+    let config = Config::load(&path).unwrap();
+    let journal = marginguard::journal::dry_run_path(&config.journal);
+    let _ = std::fs::remove_file(&journal);
+    let daemon = marginguard::journal::Journal::open(&journal).expect("the daemon's journal");
+    let out = cli::check(config.clone())
+        .await
+        .expect("check runs beside the daemon");
+    assert!(out.contains("key: withdraw no"), "{out}");
+    drop(daemon);
+    let _ = std::fs::remove_file(&journal);
+    cli::check(config.clone()).await.unwrap();
+    assert!(!journal.exists(), "check created {}", journal.display());
+}

@@ -195,6 +195,7 @@ fn account_figures(out: &mut String, scrape: &Scrape<'_>) {
     for (status, _) in &scrape.accounts {
         let Some(last) = &status.last else { continue };
         let l = last.levels;
+        let metric = status.info.metric.name();
         for (level, ratio) in [
             ("alert_below", l.alert_below),
             ("top_up_below", l.top_up_below),
@@ -202,7 +203,27 @@ fn account_figures(out: &mut String, scrape: &Scrape<'_>) {
             ("floor", l.floor),
         ] {
             let [a, v] = labels(status);
-            levels.sample(&[a, v, ("level", level)], ratio.0.normalize());
+            levels.sample(
+                &[a, v, ("metric", metric), ("level", level)],
+                ratio.0.normalize(),
+            );
+        }
+    }
+    let mut caps = Family::new(
+        out,
+        "marginguard_cap_usdt",
+        "gauge",
+        "The account's caps: max_per_rescue, max_per_day, keep_at_least.",
+    );
+    for (status, _) in &scrape.accounts {
+        let c = &status.info.caps;
+        for (cap, amount) in [
+            ("max_per_rescue", c.max_per_rescue),
+            ("max_per_day", c.max_per_day),
+            ("keep_at_least", c.keep_at_least),
+        ] {
+            let [a, v] = labels(status);
+            caps.sample(&[a, v, ("cap", cap)], amount.0.normalize());
         }
     }
 }
