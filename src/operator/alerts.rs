@@ -47,7 +47,14 @@ struct AccountAlerts {
     /// trigger (the next ticks see the transfer in flight, not the cap).
     cap_bound: bool,
     reserve_bound: bool,
+    /// Since when the stream has been down (it is announced only once it has stayed down
+    /// for `STREAM_DOWN_GRACE`: every start polls until its streams connect).
+    stream_down_since: Option<Timestamp>,
 }
+
+/// How long a stream must stay down before it is worth a message: longer than a connect at
+/// start or a reconnect after a venue's scheduled disconnect.
+pub const STREAM_DOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Turns events into alerts. Its memory is per account × kind: bounded.
 #[derive(Debug, Default)]
@@ -162,7 +169,11 @@ impl Alerter {
         state.reserve_bound = below_trigger && (state.reserve_bound || cap(Cap::Reserve));
         let reserve_low = state.reserve_bound || last.reserve_available < info.caps.keep_at_least;
         let cap_bound = state.cap_bound;
-        let stream_down = status.feed.as_ref().is_some_and(|f| !f.streaming);
+        let down_now = status.feed.as_ref().is_some_and(|f| !f.streaming);
+        state.stream_down_since = down_now.then(|| state.stream_down_since.unwrap_or(at));
+        let stream_down = state
+            .stream_down_since
+            .is_some_and(|since| at.since(since) >= STREAM_DOWN_GRACE);
         let emergency = matches!(last.action, Action::Emergency { .. });
         let below_alert = value.is_below(last.levels.alert_below);
         let figures = figures_line(status);
