@@ -145,22 +145,8 @@ pub fn from_owner_only_file<const N: usize>(
     names: [&str; N],
     incomplete: &str,
 ) -> Result<[String; N], CredentialError> {
-    let file_error = |reason: &str| CredentialError::File {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let metadata = std::fs::metadata(path).map_err(|e| file_error(&e.to_string()))?;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(CredentialError::FileTooOpen {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-    }
+    let file_error = |reason: &str| file_error(path, reason);
+    check_owner_only(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| file_error(&e.to_string()))?;
     // Parse by hand rather than through a TOML error message: those quote the offending
     // line, and that line may be the secret.
@@ -184,6 +170,61 @@ pub fn from_owner_only_file<const N: usize>(
         return Err(file_error(incomplete));
     }
     Ok(values.map(Option::unwrap_or_default))
+}
+
+/// Reads a file holding one bare secret value on one line — what systemd's `LoadCredential=`
+/// provides (`/run/credentials/<unit>/NAME`). The value is trimmed and must not be empty nor
+/// span lines. On unix the file must not be readable by group or others. Errors name the file,
+/// never its contents.
+pub fn secret_from_owner_only_file(path: &Path) -> Result<Hidden, CredentialError> {
+    check_owner_only(path)?;
+    let mut bytes = std::fs::read(path).map_err(|e| file_error(path, &e.to_string()))?;
+    let value = match std::str::from_utf8(&bytes) {
+        Ok(text) => single_line_value(text).map(Hidden::new),
+        Err(_) => Err("is not valid UTF-8"),
+    };
+    // The read buffer held the secret too; `Hidden` wipes its own copy, this wipes the other.
+    bytes.fill(0);
+    std::hint::black_box(&bytes);
+    value.map_err(|reason| file_error(path, reason))
+}
+
+/// The trimmed value of a one-value file, or why it is not one (never quoting it).
+fn single_line_value(text: &str) -> Result<&str, &'static str> {
+    let value = text.trim();
+    if value.is_empty() {
+        return Err("is empty; it must hold the secret value on one line");
+    }
+    if value.contains(['\n', '\r']) {
+        return Err("has more than one line; it must hold only the secret value, on one line");
+    }
+    Ok(value)
+}
+
+fn file_error(path: &Path, reason: &str) -> CredentialError {
+    CredentialError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// On unix, refuses a file that group or others may read, as OpenSSH does for private keys.
+fn check_owner_only(path: &Path) -> Result<(), CredentialError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(path).map_err(|e| file_error(path, &e.to_string()))?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CredentialError::FileTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,5 +291,44 @@ mod tests {
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+    #[cfg(unix)]
+    #[test]
+    fn a_single_secret_file_is_owner_only_one_line_and_never_quoted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mg-common-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("TOKEN");
+        let write = |text: &str, mode: u32| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write(&format!("{CANARY}\n"), 0o640);
+        let error = secret_from_owner_only_file(&path).unwrap_err();
+        assert!(matches!(
+            error,
+            CredentialError::FileTooOpen { mode: 0o640, .. }
+        ));
+        write(&format!("  {CANARY}\n"), 0o400);
+        let secret = secret_from_owner_only_file(&path).unwrap();
+        assert_eq!(secret.expose(), CANARY.as_bytes());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for (text, says) in [
+            (" \n".to_string(), "is empty"),
+            (format!("{CANARY}\n{CANARY}\n"), "more than one line"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = secret_from_owner_only_file(&path).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(!error.contains("CANARY"), "{error}");
+        }
+        std::fs::write(&path, [0xff, 0xfe, b'C']).unwrap();
+        let error = secret_from_owner_only_file(&path).unwrap_err().to_string();
+        assert!(error.contains("UTF-8"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            secret_from_owner_only_file(&path).is_err(),
+            "a missing file"
+        );
     }
 }
