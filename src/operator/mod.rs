@@ -8,5 +8,7 @@
 //! rather than blocking. Nothing here moves money or writes the journal.
 
 pub mod alert;
+pub mod notify;
 
 pub use alert::{Alert, AlertEvent, AlertSeverity};
+pub use notify::{NotifierKind, NotifierSettings, NotifierStats, Notifiers, RawNotifier};
