@@ -8,7 +8,9 @@
 //! rather than blocking. Nothing here moves money or writes the journal.
 
 pub mod alert;
+pub mod heartbeat;
 pub mod notify;
 
 pub use alert::{Alert, AlertEvent, AlertSeverity};
+pub use heartbeat::{Heartbeat, HeartbeatSettings, HeartbeatStats, RawHeartbeat};
 pub use notify::{NotifierKind, NotifierSettings, NotifierStats, Notifiers, RawNotifier};
