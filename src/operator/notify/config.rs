@@ -298,8 +298,14 @@ fn telegram_api_url(file: &Path, key: &str, given: Option<&str>) -> Result<Strin
     let Some(raw) = given else {
         return Ok(TELEGRAM_API_URL.to_string());
     };
-    check_url(raw).map_err(|why| ConfigError::new(file, key, format!("`{raw}` {why}")))?;
-    Ok(raw.trim_end_matches('/').to_string())
+    let refuse = |why: &str| ConfigError::new(file, key, format!("`{raw}` {why}"));
+    check_url(raw).map_err(|why| refuse(&why))?;
+    if raw.contains(['?', '#']) {
+        return Err(refuse(
+            "must be the base only: `/bot<token>/sendMessage` is appended",
+        ));
+    }
+    Ok(raw.trim().trim_end_matches('/').to_string())
 }
 
 /// Where a secret comes from: the `(key, variable)` and `(key, file)` pairs a table names.
@@ -484,6 +490,10 @@ mod tests {
             ),
             (
                 format!("{telegram}chat_id = \"1\"\napi_url = \"http://tg.example\"\n"),
+                "notifiers[0].api_url",
+            ),
+            (
+                format!("{telegram}chat_id = \"1\"\napi_url = \"https://tg.example/?x=1\"\n"),
                 "notifiers[0].api_url",
             ),
             (

@@ -298,7 +298,7 @@ impl Answer {
         Verdict::Refused(error)
     }
 
-    /// This answer as a failure. The body is shortened; the worker scrubs it of secrets.
+    /// This answer as a failure, its body shortened (the worker has scrubbed it of secrets).
     pub fn error(&self) -> DeliveryError {
         DeliveryError::Answer {
             status: self.status.as_u16(),
@@ -424,15 +424,18 @@ impl Worker {
             Ok(request) => request,
             Err(error) => return Verdict::Refused(error),
         };
-        let answer = match read_answer(request).await {
+        let mut answer = match read_answer(request).await {
             Ok(answer) => answer,
             Err(error) => {
                 return Verdict::Retry {
                     after: None,
-                    error: DeliveryError::Transport(transport_error(error)),
+                    error: DeliveryError::Transport(self.scrubbed(&transport_error(error))),
                 }
             }
         };
+        // Scrubbed whole, before anything shortens it: a cut through an echoed token would
+        // leave a piece of it that no longer matches.
+        answer.body = self.scrubbed(&answer.body);
         match &self.settings.kind {
             NotifierKind::Telegram { .. } => telegram::verdict(&answer),
             NotifierKind::Discord { .. } | NotifierKind::Webhook { .. } => answer.verdict(),
@@ -457,6 +460,8 @@ impl Worker {
         }
     }
 
+    /// Logs a given-up alert: the status and the (already scrubbed, shortened) answer or
+    /// transport error, scrubbed once more in case a setup error carries a secret.
     fn log_failure(&self, alert: &Alert, error: &DeliveryError) {
         tracing::warn!(
             notifier = %self.settings.name,
@@ -507,8 +512,8 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answer, reqwest
     })
 }
 
-/// reqwest's message without the URL (the URL holds the token), plus its first cause, which
-/// says what went wrong ("connection refused", "operation timed out").
+/// reqwest's message without the URL (the URL holds the token), plus its chain of causes,
+/// which says what went wrong ("tcp connect error: Connection refused").
 pub(crate) fn transport_error(error: reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
@@ -517,12 +522,18 @@ pub(crate) fn transport_error(error: reqwest::Error) -> String {
     } else {
         "transport error"
     };
-    let cause = std::error::Error::source(&error).map(ToString::to_string);
-    let error = error.without_url();
-    match cause {
-        Some(cause) => format!("{kind}: {error}: {cause}"),
-        None => format!("{kind}: {error}"),
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        causes.push(inner.to_string());
+        cause = inner.source();
     }
+    let mut text = format!("{kind}: {}", error.without_url());
+    for cause in causes {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// The texts of `kind` that must never be logged: each secret whole and, for a secret URL,
@@ -681,6 +692,23 @@ mod tests {
         assert_eq!(cut, "éééé…");
         // An emoji is two UTF-16 units: it does not fit in the one unit left.
         assert_eq!(cap_text("ab😀cd", 4, char::len_utf16), "ab…");
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_names_what_went_wrong_but_not_the_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = http_client(Duration::from_secs(5)).unwrap();
+        let error = client
+            .post(format!("http://{addr}/CANARY-NOTIFY-transport"))
+            .send()
+            .await
+            .unwrap_err();
+        let text = transport_error(error);
+        assert!(text.starts_with("cannot connect: "), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains("CANARY"), "{text}");
     }
 
     #[test]
