@@ -172,14 +172,14 @@ impl Notifiers {
             .into_iter()
             .map(RunningNotifier::close)
             .collect();
-        for (settings, still_queued, mut task) in closing {
+        for (settings, queued_at_shutdown, mut task) in closing {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
                 tracing::warn!(
                     notifier = %settings.name,
                     kind = settings.kind.name(),
                     within = ?within,
-                    still_queued,
+                    queued_at_shutdown,
                     "shutdown: the notifier did not deliver everything in time; the rest is lost"
                 );
             }
@@ -234,8 +234,8 @@ impl RunningNotifier {
 
     /// Drops the sending side, so the worker ends once its queue is empty.
     fn close(self) -> (Arc<NotifierSettings>, usize, JoinHandle<()>) {
-        let still_queued = QUEUE_CAPACITY - self.queue.capacity();
-        (self.settings, still_queued, self.task)
+        let queued_at_shutdown = QUEUE_CAPACITY - self.queue.capacity();
+        (self.settings, queued_at_shutdown, self.task)
     }
 }
 
