@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -11,7 +12,9 @@ use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::journal::{dry_run_path, Journal, JournalError};
 use crate::operator::board::AccountInfo;
-use crate::operator::{http, Operator, WatchedAccount};
+use crate::operator::{
+    http, AlertSink, Heartbeat, NotifierSink, Operator, PingSink, WatchedAccount,
+};
 use crate::plot;
 use crate::replay::{self, Contender, Feed, Overrides, Run};
 use crate::report::{self, SummaryRow, Timeline, TimelineOptions};
@@ -193,7 +196,14 @@ fn operator_for(config: &Config, mode: Mode, wired: &wiring::Wired) -> Operator 
             journal: journal.clone(),
         })
         .collect();
-    Operator::new(accounts, config.operator.alerts, None, None)
+    let settings = &config.operator;
+    let alerts: Option<Arc<dyn AlertSink>> = (!settings.notifiers.is_empty())
+        .then(|| Arc::new(NotifierSink::start(settings.notifiers.clone())) as Arc<dyn AlertSink>);
+    let heartbeat: Option<Arc<dyn PingSink>> = settings
+        .heartbeat
+        .clone()
+        .map(|h| Arc::new(Heartbeat::start(h)) as Arc<dyn PingSink>);
+    Operator::new(accounts, settings.alerts, alerts, heartbeat)
 }
 
 /// `name: why` for every runner that died rather than stopped.

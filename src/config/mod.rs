@@ -16,7 +16,8 @@ use serde::Deserialize;
 
 use crate::core::{Caps, Strategy};
 use crate::operator::http::HttpSettings;
-use crate::operator::settings::{OperatorSettings, RawAlerts, RawHttp};
+use crate::operator::settings::{build_notifiers, OperatorSettings, RawAlerts, RawHttp};
+use crate::operator::{RawHeartbeat, RawNotifier};
 use crate::venue::binance::config::RawBinance;
 use crate::venue::binance::BinanceSettings;
 use crate::venue::bybit::config::RawBybit;
@@ -36,6 +37,9 @@ struct RawConfig {
     journal: Option<String>,
     http: Option<RawHttp>,
     alerts: Option<RawAlerts>,
+    #[serde(default)]
+    notifiers: Vec<RawNotifier>,
+    heartbeat: Option<RawHeartbeat>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
 }
@@ -228,9 +232,15 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let dry_run = raw.dry_run.unwrap_or(true);
     let journal = journal_path(path, raw.journal.as_deref())?;
+    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
     let operator = OperatorSettings {
         http: raw.http.map(|h| h.build(path)).transpose()?,
         alerts: raw.alerts.unwrap_or_default().build(path)?,
+        notifiers: build_notifiers(path, raw.notifiers, &names)?,
+        heartbeat: raw
+            .heartbeat
+            .map(|h| h.build(path, "heartbeat."))
+            .transpose()?,
     };
     Ok(Config {
         path: path.to_path_buf(),

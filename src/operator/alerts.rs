@@ -361,6 +361,16 @@ fn metric_words(status: &AccountStatus) -> (String, String) {
     (name, value)
 }
 
+/// How loud a condition is, when it starts and when it clears.
+fn condition_severity(event: AlertEvent) -> AlertSeverity {
+    match event {
+        AlertEvent::Emergency | AlertEvent::ReserveLow | AlertEvent::Blind => {
+            AlertSeverity::Critical
+        }
+        _ => AlertSeverity::Warning,
+    }
+}
+
 fn condition_alert(
     status: &AccountStatus,
     event: AlertEvent,
@@ -376,7 +386,7 @@ fn condition_alert(
     let name = &info.name;
     let (severity, title, advice) = match event {
         AlertEvent::AlertLevel => (
-            AlertSeverity::Warning,
+            condition_severity(event),
             format!(
                 "{name}: {metric} {value} is below its alert level {}",
                 level(|l| l.alert_below)
@@ -441,8 +451,9 @@ fn condition_cleared(
         AlertEvent::ReserveLow => "the reserve is back above keep_at_least".into(),
         _ => "the stream is back; deciding on every mark".into(),
     };
+    // As loud as the alert it clears: whoever was told it started hears that it ended.
     let mut alert = with(
-        base(info, event, AlertSeverity::Info, at),
+        base(info, event, condition_severity(event), at),
         format!("{}: recovered: {what}", info.name),
         figures.to_string(),
         &[("metric", info.metric.name().into()), ("value", value)],
@@ -472,7 +483,12 @@ fn blind(status: &AccountStatus, at: Timestamp, blind_for: Duration) -> Alert {
 fn blind_cleared(status: &AccountStatus, at: Timestamp) -> Alert {
     let info = &status.info;
     let mut alert = with(
-        base(info, AlertEvent::Blind, AlertSeverity::Info, at),
+        base(
+            info,
+            AlertEvent::Blind,
+            condition_severity(AlertEvent::Blind),
+            at,
+        ),
         format!("{}: recovered: snapshots are usable again", info.name),
         figures_line(status),
         &[],

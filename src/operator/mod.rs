@@ -10,8 +10,10 @@
 pub mod alert;
 pub mod alerts;
 pub mod board;
+pub mod heartbeat;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod settings;
 pub mod status;
 
@@ -21,6 +23,8 @@ use std::time::Duration;
 
 pub use alert::{Alert, AlertEvent, AlertSeverity};
 pub use alerts::AlertRules;
+pub use heartbeat::{Heartbeat, HeartbeatSettings, HeartbeatStats, RawHeartbeat};
+pub use notify::{NotifierKind, NotifierSettings, NotifierStats, Notifiers, RawNotifier};
 
 use crate::clock::Clock;
 use crate::engine::{AccountExit, Event, EventKind, StopReason};
@@ -366,5 +370,74 @@ fn log_alert(alert: &Alert) {
                 alert.title
             )
         }
+    }
+}
+
+/// The running notifiers as the operator's sink. `flush` consumes them, so they sit in an
+/// `Option` that the shutdown takes.
+pub struct NotifierSink(Mutex<Option<Notifiers>>);
+
+impl NotifierSink {
+    /// Starts one worker per notifier (inside a tokio runtime).
+    pub fn start(settings: Vec<NotifierSettings>) -> Self {
+        Self(Mutex::new(Some(Notifiers::start(settings))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Notifiers>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl AlertSink for NotifierSink {
+    fn send(&self, alert: &Alert) {
+        if let Some(notifiers) = self.lock().as_ref() {
+            notifiers.send(alert);
+        }
+    }
+
+    fn counts(&self) -> Vec<DeliveryCounts> {
+        self.lock()
+            .as_ref()
+            .map(|n| {
+                n.stats()
+                    .into_iter()
+                    .map(|s| DeliveryCounts {
+                        name: s.name,
+                        sent: s.sent,
+                        failed: s.failed,
+                        dropped: s.dropped,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn flush(&self, within: Duration) {
+        let notifiers = self.lock().take();
+        if let Some(notifiers) = notifiers {
+            notifiers.flush(within).await;
+        }
+    }
+}
+
+impl PingSink for Heartbeat {
+    fn healthy(&self) {
+        Heartbeat::healthy(self);
+    }
+
+    fn unhealthy(&self) {
+        Heartbeat::unhealthy(self);
+    }
+
+    fn counts(&self) -> Vec<(&'static str, u64)> {
+        let stats = self.stats();
+        vec![
+            ("ok", stats.ok),
+            ("fail", stats.fail),
+            ("error", stats.error),
+        ]
     }
 }

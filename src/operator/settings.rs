@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::config_file::literal::{format_duration, DurationLit};
 use crate::config_file::ConfigError;
 use crate::operator::http::{HttpSettings, DEFAULT_LISTEN};
-use crate::operator::AlertRules;
+use crate::operator::{AlertRules, HeartbeatSettings, NotifierSettings, RawNotifier};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,4 +105,47 @@ pub struct OperatorSettings {
     /// `None`: no endpoint (the default).
     pub http: Option<HttpSettings>,
     pub alerts: AlertRules,
+    pub notifiers: Vec<NotifierSettings>,
+    pub heartbeat: Option<HeartbeatSettings>,
+}
+
+/// Builds every `[[notifiers]]` table; names are unique, and `accounts` name accounts of
+/// this config (a misspelt one would silently never alert).
+pub fn build_notifiers(
+    file: &Path,
+    raw: Vec<RawNotifier>,
+    account_names: &[&str],
+) -> Result<Vec<NotifierSettings>, ConfigError> {
+    let mut built: Vec<NotifierSettings> = Vec::with_capacity(raw.len());
+    for (index, notifier) in raw.into_iter().enumerate() {
+        let prefix = format!("notifiers[{index}].");
+        let notifier = notifier.build(file, &prefix)?;
+        if built.iter().any(|n| n.name == notifier.name) {
+            return Err(ConfigError::new(
+                file,
+                format!("{prefix}name"),
+                format!(
+                    "`{}` is used twice; notifier names must be unique",
+                    notifier.name
+                ),
+            ));
+        }
+        if let Some(unknown) = notifier
+            .accounts
+            .iter()
+            .flatten()
+            .find(|a| !account_names.contains(&a.as_str()))
+        {
+            return Err(ConfigError::new(
+                file,
+                format!("{prefix}accounts"),
+                format!(
+                    "`{unknown}` is not an account of this config; accounts: {}",
+                    account_names.join(", ")
+                ),
+            ));
+        }
+        built.push(notifier);
+    }
+    Ok(built)
 }

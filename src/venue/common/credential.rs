@@ -145,22 +145,8 @@ pub fn from_owner_only_file<const N: usize>(
     names: [&str; N],
     incomplete: &str,
 ) -> Result<[String; N], CredentialError> {
-    let file_error = |reason: &str| CredentialError::File {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let metadata = std::fs::metadata(path).map_err(|e| file_error(&e.to_string()))?;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(CredentialError::FileTooOpen {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-    }
+    let file_error = |reason: &str| file_error(path, reason);
+    check_owner_only(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| file_error(&e.to_string()))?;
     // Parse by hand rather than through a TOML error message: those quote the offending
     // line, and that line may be the secret.
@@ -186,9 +172,119 @@ pub fn from_owner_only_file<const N: usize>(
     Ok(values.map(Option::unwrap_or_default))
 }
 
+/// Reads a file holding one bare secret value on one line — what systemd's `LoadCredential=`
+/// provides (`/run/credentials/<unit>/NAME`). The value is trimmed and must not be empty nor
+/// span lines. On unix the file must not be readable by group or others. Errors name the file,
+/// never its contents.
+pub fn secret_from_owner_only_file(path: &Path) -> Result<Hidden, CredentialError> {
+    check_owner_only(path)?;
+    let mut bytes = std::fs::read(path).map_err(|e| file_error(path, &e.to_string()))?;
+    let value = match std::str::from_utf8(&bytes) {
+        Ok(text) => single_line_value(text).map(Hidden::new),
+        Err(_) => Err("is not valid UTF-8"),
+    };
+    // The read buffer held the secret too; `Hidden` wipes its own copy, this wipes the other.
+    bytes.fill(0);
+    std::hint::black_box(&bytes);
+    value.map_err(|reason| file_error(path, reason))
+}
+
+/// The trimmed value of a one-value file, or why it is not one (never quoting it).
+fn single_line_value(text: &str) -> Result<&str, &'static str> {
+    let value = text.trim();
+    if value.is_empty() {
+        return Err("is empty; it must hold the secret value on one line");
+    }
+    if value.contains(['\n', '\r']) {
+        return Err("has more than one line; it must hold only the secret value, on one line");
+    }
+    Ok(value)
+}
+
+fn file_error(path: &Path, reason: &str) -> CredentialError {
+    CredentialError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// On unix, refuses a file that group or others may read, as OpenSSH does for private keys.
+fn check_owner_only(path: &Path) -> Result<(), CredentialError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    check_owner_only_beside(path, credentials.as_deref())
+}
+
+/// The owner-only rule, with one exception: a file directly inside the unit's systemd
+/// credentials directory (`$CREDENTIALS_DIRECTORY`, from `LoadCredential=`). Newer systemd
+/// keeps those copies root-owned, mode 0400, and grants the service user read access by a
+/// POSIX ACL entry, which `stat` shows as the ACL mask in the group bits (0440) although
+/// only that user can read it. There a file passes when no one else may read it and no one
+/// but its owner may write it (no "other" bits, no group write).
+fn check_owner_only_beside(path: &Path, credentials: Option<&Path>) -> Result<(), CredentialError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(path).map_err(|e| file_error(path, &e.to_string()))?;
+        let mode = metadata.permissions().mode() & 0o777;
+        let forbidden = if is_systemd_credential(path, credentials) {
+            0o027
+        } else {
+            0o077
+        };
+        if mode & forbidden != 0 {
+            return Err(CredentialError::FileTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, credentials);
+    Ok(())
+}
+
+/// `path` is a file directly inside the credentials directory (both resolved).
+fn is_systemd_credential(path: &Path, credentials: Option<&Path>) -> bool {
+    let Some(directory) = credentials.and_then(|d| d.canonicalize().ok()) else {
+        return false;
+    };
+    path.canonicalize()
+        .ok()
+        .and_then(|file| file.parent().map(Path::to_path_buf))
+        .is_some_and(|parent| parent == directory)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Newer systemd shows its credential copies as 0440 (an ACL mask): accepted there, and
+    /// only there; a group-writable or world-readable file is refused everywhere.
+    #[cfg(unix)]
+    #[test]
+    fn a_systemd_credential_with_an_acl_mask_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("mg-cred-dir-{}", std::process::id()));
+        let credentials = root.join("credentials");
+        std::fs::create_dir_all(&credentials).unwrap();
+        let inside = credentials.join("telegram-token");
+        let outside = root.join("telegram-token");
+        for (file, mode) in [(&inside, 0o440), (&outside, 0o440)] {
+            std::fs::write(file, "x").unwrap();
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        assert!(check_owner_only_beside(&inside, Some(&credentials)).is_ok());
+        assert!(check_owner_only_beside(&inside, None).is_err());
+        assert!(check_owner_only_beside(&outside, Some(&credentials)).is_err());
+        for mode in [0o460, 0o444] {
+            std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(
+                check_owner_only_beside(&inside, Some(&credentials)).is_err(),
+                "{mode:o}"
+            );
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     const CANARY: &str = "CANARY-COMMON-45c48cce2e2d7fbdea1afc51c7c6ad26";
 
@@ -250,5 +346,44 @@ mod tests {
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+    #[cfg(unix)]
+    #[test]
+    fn a_single_secret_file_is_owner_only_one_line_and_never_quoted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mg-common-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("TOKEN");
+        let write = |text: &str, mode: u32| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write(&format!("{CANARY}\n"), 0o640);
+        let error = secret_from_owner_only_file(&path).unwrap_err();
+        assert!(matches!(
+            error,
+            CredentialError::FileTooOpen { mode: 0o640, .. }
+        ));
+        write(&format!("  {CANARY}\n"), 0o400);
+        let secret = secret_from_owner_only_file(&path).unwrap();
+        assert_eq!(secret.expose(), CANARY.as_bytes());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for (text, says) in [
+            (" \n".to_string(), "is empty"),
+            (format!("{CANARY}\n{CANARY}\n"), "more than one line"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = secret_from_owner_only_file(&path).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(!error.contains("CANARY"), "{error}");
+        }
+        std::fs::write(&path, [0xff, 0xfe, b'C']).unwrap();
+        let error = secret_from_owner_only_file(&path).unwrap_err().to_string();
+        assert!(error.contains("UTF-8"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            secret_from_owner_only_file(&path).is_err(),
+            "a missing file"
+        );
     }
 }
