@@ -15,6 +15,8 @@ use marginguard::operator::status::StatusReport;
 use marginguard::operator::{Alert, AlertEvent, AlertRules, AlertSink, Operator, WatchedAccount};
 use marginguard::wiring::{self, Mode};
 
+mod mock_receiver;
+
 /// Keeps every alert it is given.
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Alert>>);
@@ -79,6 +81,14 @@ struct Replayed {
 
 /// Runs the config's accounts to the end of their day with the operator watching.
 async fn replay(config: &Config) -> Replayed {
+    let recorder = Arc::new(Recorder::default());
+    let mut run = replay_into(config, recorder.clone()).await;
+    run.alerts = recorder.0.lock().unwrap().clone();
+    run
+}
+
+/// As `replay`, alerting into `sink`.
+async fn replay_into(config: &Config, sink: Arc<dyn AlertSink>) -> Replayed {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let wired = wiring::wire(
         &config.accounts,
@@ -87,7 +97,6 @@ async fn replay(config: &Config) -> Replayed {
         Some(sender),
     )
     .expect("wired");
-    let recorder = Arc::new(Recorder::default());
     let accounts = config
         .accounts
         .iter()
@@ -111,12 +120,7 @@ async fn replay(config: &Config) -> Replayed {
             journal: journal.clone(),
         })
         .collect();
-    let operator = Operator::new(
-        accounts,
-        AlertRules::default(),
-        Some(recorder.clone()),
-        None,
-    );
+    let operator = Operator::new(accounts, AlertRules::default(), Some(sink), None);
     let observer = operator.clone();
     let collector = tokio::spawn(async move {
         let mut events = BTreeMap::new();
@@ -134,10 +138,9 @@ async fn replay(config: &Config) -> Replayed {
     .await;
     let events = collector.await.unwrap();
     operator.stopped(&exits, Duration::from_secs(1)).await;
-    let alerts = recorder.0.lock().unwrap().clone();
     Replayed {
         operator,
-        alerts,
+        alerts: Vec::new(),
         exits,
         events,
     }
@@ -330,4 +333,53 @@ async fn the_endpoint_serves_metrics_health_and_status_that_parse() {
     let (status, page) = get("/").await;
     assert_eq!(status, 200);
     assert!(page.contains("status.json"), "the page reads the report");
+}
+
+/// Notifiers whose receivers hang (or fail) change nothing about the rescues: the same day
+/// replays to the same spend, in about the time it takes without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_that_hang_or_fail_do_not_stall_rescues() {
+    use marginguard::operator::notify::config::RawNotifier;
+    use marginguard::operator::NotifierSink;
+    use mock_receiver::{Receiver, Reply};
+    let hanging = Receiver::start(Reply::Hang).await;
+    let failing = Receiver::start(Reply::status(500, "down")).await;
+    let raw: Vec<RawNotifier> = [(&hanging, "hangs"), (&failing, "fails")]
+        .iter()
+        .map(|(receiver, name)| {
+            std::env::set_var(format!("MG_OPERATOR_TEST_URL_{name}"), format!("{}/x", receiver.url));
+            toml::from_str(&format!(
+                "name = \"{name}\"\nkind = \"webhook\"\nurl_env = \"MG_OPERATOR_TEST_URL_{name}\"\ntimeout = \"1s\""
+            ))
+            .unwrap()
+        })
+        .collect();
+    let settings = raw
+        .into_iter()
+        .map(|r| r.build(Path::new("test.toml"), "notifiers[0].").unwrap())
+        .collect();
+    let quiet = replay(&sim_config(
+        "quiet",
+        "scenarios/btc-2024-08-05-10x-long.toml",
+    ))
+    .await;
+    let noisy = tokio::time::timeout(
+        Duration::from_secs(60),
+        replay_into(
+            &sim_config("noisy", "scenarios/btc-2024-08-05-10x-long.toml"),
+            Arc::new(NotifierSink::start(settings)),
+        ),
+    )
+    .await
+    .expect("a day with stuck receivers still replays");
+    assert_eq!(quiet.exits[0].spent, noisy.exits[0].spent);
+    assert_eq!(quiet.exits[0].rescues, noisy.exits[0].rescues);
+    assert!(quiet.exits[0].rescues >= 1);
+    let metrics = noisy.operator.metrics();
+    assert!(!hanging.hits().is_empty() && !failing.hits().is_empty());
+    assert!(
+        metrics.contains("marginguard_alerts_dropped_total{notifier=\"hangs\"}")
+            && metrics.contains("marginguard_alerts_failed_total{notifier=\"fails\"}"),
+        "{metrics}"
+    );
 }

@@ -375,19 +375,39 @@ fn log_alert(alert: &Alert) {
 
 /// The running notifiers as the operator's sink. `flush` consumes them, so they sit in an
 /// `Option` that the shutdown takes.
-pub struct NotifierSink(Mutex<Option<Notifiers>>);
+pub struct NotifierSink {
+    running: Mutex<Option<Notifiers>>,
+    /// The counters as they stood when the notifiers were flushed, for a scrape after that.
+    at_flush: Mutex<Vec<DeliveryCounts>>,
+}
 
 impl NotifierSink {
     /// Starts one worker per notifier (inside a tokio runtime).
     pub fn start(settings: Vec<NotifierSettings>) -> Self {
-        Self(Mutex::new(Some(Notifiers::start(settings))))
+        Self {
+            running: Mutex::new(Some(Notifiers::start(settings))),
+            at_flush: Mutex::new(Vec::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Notifiers>> {
-        self.0
+        self.running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn delivery_counts(notifiers: &Notifiers) -> Vec<DeliveryCounts> {
+    notifiers
+        .stats()
+        .into_iter()
+        .map(|s| DeliveryCounts {
+            name: s.name,
+            sent: s.sent,
+            failed: s.failed,
+            dropped: s.dropped,
+        })
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -399,25 +419,24 @@ impl AlertSink for NotifierSink {
     }
 
     fn counts(&self) -> Vec<DeliveryCounts> {
-        self.lock()
-            .as_ref()
-            .map(|n| {
-                n.stats()
-                    .into_iter()
-                    .map(|s| DeliveryCounts {
-                        name: s.name,
-                        sent: s.sent,
-                        failed: s.failed,
-                        dropped: s.dropped,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        match self.lock().as_ref() {
+            Some(notifiers) => delivery_counts(notifiers),
+            None => self
+                .at_flush
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        }
     }
 
     async fn flush(&self, within: Duration) {
         let notifiers = self.lock().take();
         if let Some(notifiers) = notifiers {
+            let counts = delivery_counts(&notifiers);
+            *self
+                .at_flush
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
             notifiers.flush(within).await;
         }
     }
