@@ -696,10 +696,16 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `status`: the running daemon's per-account summary from its endpoint, or — when the
 /// config has none or it does not answer — what the journal says.
-pub async fn status(settings: &config::StatusSettings) -> Result<String, CliError> {
+pub async fn status(
+    settings: &config::StatusSettings,
+    endpoint: Option<&str>,
+) -> Result<String, CliError> {
     let mut note = String::new();
-    if let Some(http) = settings.http {
-        let url = status_url(http.listen);
+    let url = match endpoint {
+        Some(base) => Some(format!("{}/status.json", base.trim_end_matches('/'))),
+        None => settings.http.map(|http| status_url(http.listen)),
+    };
+    if let Some(url) = url {
         match fetch_status(&url).await {
             Ok(report) => return Ok(format!("from {url}\n{}", report.render_text())),
             Err(why) => note = format!("no answer from {url} ({why}); "),

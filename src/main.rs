@@ -61,6 +61,10 @@ enum Command {
     Status {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The daemon's endpoint (e.g. http://127.0.0.1:9187 through an SSH tunnel), instead
+        /// of the config's [http] listen address.
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Replay real days: one scenario with one strategy prints its timeline; several print a
     /// table beside no bot and the hindsight oracle.
@@ -253,12 +257,12 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
                 .map_err(CliError::Config)?;
             Ok(cli::history(&settings, dry_run)?)
         }
-        Command::Status { config } => {
+        Command::Status { config, url } => {
             init_logging(format, verbose, "warn");
             let path = config.unwrap_or_else(cli::default_config_path);
             let settings = marginguard::config::Config::load_status_settings(&path)
                 .map_err(CliError::Config)?;
-            Ok(cli::status(&settings).await?)
+            Ok(cli::status(&settings, url.as_deref()).await?)
         }
         Command::Simulate {
             scenario,

@@ -112,3 +112,66 @@ fn history_needs_no_secrets_and_reads_beside_a_running_daemon() {
     let out = history(&config, &[]);
     assert!(out.contains("(live)"), "{out}");
 }
+
+fn status(config: &PathBuf) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .arg("status")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// With no daemon answering at the configured endpoint, `status` says so and reads the
+/// journal — without the venue keys, beside the daemon's lock.
+#[test]
+fn status_without_a_daemon_reads_the_journal_and_needs_no_secrets() {
+    let (config, journal_path) = config_in("status");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[[accounts]]\nname = \"b\"\nvenue = \"binance\"\nstrategy = \"x.toml\"\n[accounts.caps]\nmax_per_rescue = \"100\"\nmax_per_day = \"200\"\n[accounts.binance]\napi_key_env = \"MG_TEST_STATUS_UNSET_KEY\"\napi_secret_env = \"MG_TEST_STATUS_UNSET_SECRET\"\n[http]\nlisten = \"127.0.0.1:9\"\n"
+        ),
+    )
+    .unwrap();
+    assert!(status(&config).contains("no journal yet"));
+    let journal = Journal::open(&journal_path).unwrap();
+    let mut record = RescueRecord {
+        key: TransferKey(0xdef),
+        account: "a".into(),
+        venue: "sim".into(),
+        asset: "USDT".into(),
+        amount: Usdt(dec!(4261.31)),
+        created_at: Timestamp(1_722_818_240_000),
+        reason: "liquidation_distance 7.62% < 8.00% (refill to 12.00%)".into(),
+        buffer_before: "94.41%".into(),
+        buffer_after: None,
+        wallet_before: Usdt(dec!(10000)),
+        state: RescueStage::Settled,
+        venue_id: None,
+        detail: None,
+        verified: true,
+        updated_at: Timestamp(1_722_818_300_000),
+        unseen_since: None,
+        venue_account: String::new(),
+        reserve_wallet: String::new(),
+    };
+    journal.insert(&record).unwrap();
+    record.key = TransferKey(0xdf0);
+    record.account = "other".into();
+    journal.insert(&record).unwrap();
+    let out = status(&config);
+    assert!(
+        out.contains("no answer from http://127.0.0.1:9/status.json"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a (sim)") && out.contains("b (binance)"),
+        "{out}"
+    );
+    assert!(out.contains("4,261.31") && out.contains("settled"), "{out}");
+    assert_eq!(out.matches("4,261.31").count(), 1, "only a's row: {out}");
+}

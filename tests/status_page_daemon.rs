@@ -159,6 +159,24 @@ fn the_page_shows_the_accounts_their_figures_and_a_rescue_appearing() {
     assert!(seen.contains(&rescue.created_at), "its time: {seen}");
     assert!(seen.contains("settled") || seen.contains("acked"), "{seen}");
 
+    // The terminal reads the same report from the running daemon.
+    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
+        .args(["status", "--config"])
+        .arg(write_config())
+        .args(["--url", &daemon.base])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("from {}", daemon.url("/status.json"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("distance-bot (sim simulated, polled)") && text.contains(&rescue.amount),
+        "{text}"
+    );
+
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page-daemon.png");
     browser::screenshot(
         &daemon.url("/"),
