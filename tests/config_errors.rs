@@ -397,3 +397,69 @@ passphrase_env = "MG_TEST_CFGERR_OKXWS_PASS"
     );
     assert_eq!(error.key, "accounts[0].okx.ws_private_url", "{error}");
 }
+
+/// Each bad `[http]`, `[alerts]`, `[[notifiers]]` or `[heartbeat]` value names its key.
+#[test]
+fn operator_tables_name_the_bad_key_and_what_is_allowed() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("[http]\nlisten = \"9187\"\n", "http.listen", "not an address with a port"),
+        (
+            "[http]\nlisten = \"0.0.0.0:9187\"\n",
+            "http.listen",
+            "allow_remote = true",
+        ),
+        ("[alerts]\ncool_off = \"5s\"\n", "alerts.cool_off", "between 1m and"),
+        ("[alerts]\nblind_after = \"2h\"\n", "alerts.blind_after", "between 10s and 1h"),
+        (
+            "[[notifiers]]\nname = \"n\"\nkind = \"sms\"\n",
+            "notifiers[0].kind",
+            "telegram",
+        ),
+        (
+            "[[notifiers]]\nname = \"n\"\nkind = \"webhook\"\nurl_env = \"MG_CFG_TEST_UNSET_URL\"\n",
+            "notifiers[0].url_env",
+            "MG_CFG_TEST_UNSET_URL",
+        ),
+        (
+            "[[notifiers]]\nname = \"n\"\nkind = \"discord\"\nwebhook_url_env = \"PATH\"\n",
+            "notifiers[0].webhook_url_env",
+            "the URL is not shown: it is a secret",
+        ),
+        (
+            "[heartbeat]\nevery = \"1m\"\n",
+            "heartbeat.url_env",
+            "url_env = \"VARIABLE\" or url_file",
+        ),
+    ];
+    for (i, (table, key, message)) in cases.iter().enumerate() {
+        let config = format!("{GOOD_ACCOUNT}\n{table}");
+        let error = load_err(&format!("operator-{i}"), &config, GOOD_STRATEGY).to_string();
+        assert!(error.contains("config.toml"), "names the file: {error}");
+        assert!(error.contains(key), "case {i} names {key}: {error}");
+        assert!(
+            error.contains(message),
+            "case {i} says {message:?}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_notifier_for_an_account_the_config_does_not_have_is_refused() {
+    std::env::set_var("MG_CFG_TEST_HOOK", "https://example.invalid/hook");
+    let config = format!(
+        "{GOOD_ACCOUNT}\n[[notifiers]]\nname = \"n\"\nkind = \"webhook\"\nurl_env = \"MG_CFG_TEST_HOOK\"\naccounts = [\"nobody\"]\n"
+    );
+    let error = load_err("notifier-account", &config, GOOD_STRATEGY).to_string();
+    assert!(
+        error.contains("notifiers[0].accounts") && error.contains("`nobody` is not an account"),
+        "{error}"
+    );
+    let twice = format!(
+        "{GOOD_ACCOUNT}\n[[notifiers]]\nname = \"n\"\nkind = \"webhook\"\nurl_env = \"MG_CFG_TEST_HOOK\"\n[[notifiers]]\nname = \"n\"\nkind = \"webhook\"\nurl_env = \"MG_CFG_TEST_HOOK\"\n"
+    );
+    let error = load_err("notifier-twice", &twice, GOOD_STRATEGY).to_string();
+    assert!(
+        error.contains("notifiers[1].name") && error.contains("used twice"),
+        "{error}"
+    );
+}
