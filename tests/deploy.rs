@@ -12,7 +12,6 @@ const UNIT: &str = "deploy/marginguard.service";
 const CONFIG: &str = "deploy/marginguard.toml";
 const DASHBOARD: &str = "deploy/grafana-dashboard.json";
 const OPERATOR_DOC: &str = "docs/operator.md";
-const RUNBOOK: &str = "docs/running-it-for-real.md";
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -84,8 +83,9 @@ fn documented_metrics() -> BTreeMap<String, Documented> {
             let name = cells[0].trim_matches('`').to_string();
             let mut labels = table_labels.clone();
             if let Some(what) = cells.get(2) {
-                if let Some(at) = what.find("label") {
-                    // "label `level` = `alert_below`, …": only the first word after "label".
+                // "label `level` = `alert_below`, …; label `metric` = …": the first word
+                // after each "label".
+                for (at, _) in what.match_indices("label ") {
                     if let Some(label) = backticked(&what[at..]).first() {
                         labels.insert((*label).to_string());
                     }
@@ -990,15 +990,12 @@ fn the_example_accounts_load_through_the_config_loader() {
 // ---------------------------------------------------------------------------------------------
 // The runbook.
 
-/// The runbook: its own file, or, once pasted there, the README's section.
+/// The runbook: the README's section "Running it for real".
 fn runbook() -> String {
-    if repo(RUNBOOK).exists() {
-        return read(RUNBOOK);
-    }
     let readme = read("README.md");
-    let start = readme.find("## Running it for real").unwrap_or_else(|| {
-        panic!("neither {RUNBOOK} nor a README section `## Running it for real`")
-    });
+    let start = readme
+        .find("## Running it for real")
+        .expect("a README section `## Running it for real`");
     let section = &readme[start + 3..];
     section[..section.find("\n## ").unwrap_or(section.len())].to_string()
 }
@@ -1023,5 +1020,9 @@ fn the_runbooks_links_and_deploy_files_exist() {
             problems.push(format!("{file} is not mentioned"));
         }
     }
-    assert!(problems.is_empty(), "{RUNBOOK}:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "README, Running it for real:\n{}",
+        problems.join("\n")
+    );
 }
