@@ -11,8 +11,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use marginguard::config::Config;
 use marginguard::engine::{Event, EventKind};
-use marginguard::operator::board::AccountInfo;
-use marginguard::operator::{AlertRules, Operator, WatchedAccount};
+use marginguard::operator::{AlertRules, Operator};
 use marginguard::wiring::{self, Mode};
 
 /// The demo's accounts, wired as `run` wires them, and one real `Observed` event of each.
@@ -37,29 +36,7 @@ fn demo() -> (Operator, Vec<Event>) {
             runtime.block_on(runner.tick()).expect("a tick");
         }
     }
-    let accounts = config
-        .accounts
-        .iter()
-        .zip(
-            wired
-                .venues
-                .iter()
-                .zip(wired.clocks.iter().zip(&wired.journals)),
-        )
-        .map(|(account, (venue, (clock, journal)))| WatchedAccount {
-            info: AccountInfo {
-                name: account.name.clone(),
-                venue: venue.kind(),
-                mode: wiring::mode_label(account, Mode::DryRun),
-                strategy: account.strategy.name.clone(),
-                metric: account.strategy.metric,
-                caps: account.caps.clone(),
-            },
-            clock: clock.clone(),
-            venue: venue.clone(),
-            journal: Arc::clone(journal),
-        })
-        .collect();
+    let accounts = wiring::watched_accounts(&config.accounts, Mode::DryRun, &wired);
     let operator = Operator::new(accounts, AlertRules::default(), None, None);
     let mut observed = Vec::new();
     while let Ok(event) = receiver.try_recv() {

@@ -11,10 +11,7 @@ use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
 use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
 use crate::journal::{dry_run_path, Journal, JournalError};
-use crate::operator::board::AccountInfo;
-use crate::operator::{
-    http, AlertSink, Heartbeat, NotifierSink, Operator, PingSink, WatchedAccount,
-};
+use crate::operator::{http, AlertSink, Heartbeat, NotifierSink, Operator, PingSink};
 use crate::plot;
 use crate::replay::{self, Contender, Feed, Overrides, Run};
 use crate::report::{self, SummaryRow, Timeline, TimelineOptions};
@@ -173,29 +170,7 @@ pub const ALERT_FLUSH: Duration = Duration::from_secs(5);
 /// The operator's side for a wired daemon: its board over every account, its alert rules
 /// and sinks.
 fn operator_for(config: &Config, mode: Mode, wired: &wiring::Wired) -> Operator {
-    let accounts = config
-        .accounts
-        .iter()
-        .zip(
-            wired
-                .venues
-                .iter()
-                .zip(wired.clocks.iter().zip(&wired.journals)),
-        )
-        .map(|(account, (venue, (clock, journal)))| WatchedAccount {
-            info: AccountInfo {
-                name: account.name.clone(),
-                venue: venue.kind(),
-                mode: wiring::mode_label(account, mode),
-                strategy: account.strategy.name.clone(),
-                metric: account.strategy.metric,
-                caps: account.caps.clone(),
-            },
-            clock: clock.clone(),
-            venue: venue.clone(),
-            journal: journal.clone(),
-        })
-        .collect();
+    let accounts = wiring::watched_accounts(&config.accounts, mode, wired);
     let settings = &config.operator;
     let alerts: Option<Arc<dyn AlertSink>> = (!settings.notifiers.is_empty())
         .then(|| Arc::new(NotifierSink::start(settings.notifiers.clone())) as Arc<dyn AlertSink>);

@@ -30,6 +30,39 @@ pub fn mode_label(account: &AccountConfig, mode: Mode) -> &'static str {
     }
 }
 
+/// Every wired account as the operator's side watches it: its config facts, clock, venue
+/// and journal, in config order.
+pub fn watched_accounts(
+    accounts: &[AccountConfig],
+    mode: Mode,
+    wired: &Wired,
+) -> Vec<crate::operator::WatchedAccount> {
+    accounts
+        .iter()
+        .zip(
+            wired
+                .venues
+                .iter()
+                .zip(wired.clocks.iter().zip(&wired.journals)),
+        )
+        .map(
+            |(account, (venue, (clock, journal)))| crate::operator::WatchedAccount {
+                info: crate::operator::board::AccountInfo {
+                    name: account.name.clone(),
+                    venue: venue.kind(),
+                    mode: mode_label(account, mode),
+                    strategy: account.strategy.name.clone(),
+                    metric: account.strategy.metric,
+                    caps: account.caps.clone(),
+                },
+                clock: clock.clone(),
+                venue: venue.clone(),
+                journal: journal.clone(),
+            },
+        )
+        .collect()
+}
+
 /// Whether the money-moving call is really made against real venues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

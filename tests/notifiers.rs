@@ -2,19 +2,21 @@
 //! webhook signature, retries, a receiver that hangs or fails, shutdown, and that no secret
 //! reaches a log line, an error, `Debug` or the stats.
 
+mod common;
 mod mock_receiver;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use common::capture as capture_logs;
 use hmac::{Hmac, Mac};
 use marginguard::operator::heartbeat::{Heartbeat, HeartbeatSettings, HeartbeatStats};
 use marginguard::operator::notify::{NotifierKind, NotifierSettings, NotifierStats, Notifiers};
 use marginguard::operator::{Alert, AlertEvent, AlertSeverity, RawHeartbeat, RawNotifier};
 use marginguard::time::Timestamp;
 use marginguard::venue::common::credential::Hidden;
-use mock_receiver::{capture_logs, wait_until, Receiver, Reply};
+use mock_receiver::{wait_until, Receiver, Reply};
 use sha2::Sha256;
 
 const TOKEN: &str = "123456:CANARY-NOTIFY-telegram-token";

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use marginguard::config::Config;
 use marginguard::engine::{run_accounts, AccountExit, EventKind};
-use marginguard::operator::board::AccountInfo;
 use marginguard::operator::http::{self, HttpSettings};
 use marginguard::operator::metrics::DeliveryCounts;
 use marginguard::operator::status::StatusReport;
-use marginguard::operator::{Alert, AlertEvent, AlertRules, AlertSink, Operator, WatchedAccount};
+use marginguard::operator::{Alert, AlertEvent, AlertRules, AlertSink, Operator};
 use marginguard::wiring::{self, Mode};
 
 mod mock_receiver;
@@ -97,29 +96,7 @@ async fn replay_into(config: &Config, sink: Arc<dyn AlertSink>) -> Replayed {
         Some(sender),
     )
     .expect("wired");
-    let accounts = config
-        .accounts
-        .iter()
-        .zip(
-            wired
-                .venues
-                .iter()
-                .zip(wired.clocks.iter().zip(&wired.journals)),
-        )
-        .map(|(account, (venue, (clock, journal)))| WatchedAccount {
-            info: AccountInfo {
-                name: account.name.clone(),
-                venue: venue.kind(),
-                mode: wiring::mode_label(account, Mode::DryRun),
-                strategy: account.strategy.name.clone(),
-                metric: account.strategy.metric,
-                caps: account.caps.clone(),
-            },
-            clock: clock.clone(),
-            venue: venue.clone(),
-            journal: journal.clone(),
-        })
-        .collect();
+    let accounts = wiring::watched_accounts(&config.accounts, Mode::DryRun, &wired);
     let operator = Operator::new(accounts, AlertRules::default(), Some(sink), None);
     let observer = operator.clone();
     let collector = tokio::spawn(async move {

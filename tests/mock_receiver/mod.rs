@@ -1,12 +1,10 @@
 //! An in-process HTTP receiver for the notifier and heartbeat tests: it binds `127.0.0.1:0`,
 //! records every request (path, headers, raw body, when) and answers from a script, then with
-//! a standing reply — which may be to never answer at all. Also a log capture, so tests can
-//! check what a failed delivery wrote.
+//! a standing reply — which may be to never answer at all.
 // Each test uses a part of this module.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -192,43 +190,4 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("gave up waiting for {what}");
-}
-
-/// Everything a tracing subscriber writes.
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Captures every log line of this thread (a current-thread runtime's tasks included) at
-/// every level until the guard is dropped.
-pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
 }
