@@ -3,13 +3,13 @@
 //! plays, a receiver that hangs delays nobody, the secrets appear nowhere they should not,
 //! and SIGTERM's "stopped" message gets out before the process exits.
 
+mod common;
 mod mock_receiver;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use common::{sim_account, Daemon};
 use hmac::{Hmac, Mac};
 use mock_receiver::{Receiver, Reply};
 use sha2::Sha256;
@@ -17,10 +17,6 @@ use sha2::Sha256;
 const TOKEN: &str = "CANARY-TG-6f1c0e5b9a8d4c3e";
 const HOOK_SECRET: &str = "CANARY-HMAC-2b7e151628aed2a6";
 const HEARTBEAT_PATH: &str = "/ping/CANARY-HB-0d9c8b7a";
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 fn write_config(telegram: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mg-alerts-daemon-{}", std::process::id()));
@@ -57,89 +53,12 @@ timeout = "2s"
 url_env = "MG_E2E_HEARTBEAT_URL"
 every = "10s"
 
-[[accounts]]
-name = "distance-bot"
-venue = "sim"
-strategy = "{strategy}"
-poll_interval = "10s"
-[accounts.caps]
-max_per_rescue = "6000"
-max_per_day = "15000"
-keep_at_least = "0"
-cooldown = "1m"
-[accounts.sim]
-scenario = "{scenario}"
-speed = 600
-"#,
-        strategy = repo("strategies/distance.toml").display(),
-        scenario = repo("scenarios/btc-2024-08-05-10x-long.toml").display(),
+{account}"#,
+        account = sim_account("distance-bot", "strategies/distance.toml", Some(600)),
     );
     let path = dir.join("config.toml");
     std::fs::write(&path, config).unwrap();
     path
-}
-
-struct Daemon {
-    child: Child,
-    base: String,
-    /// Every line the daemon wrote on stderr.
-    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(config: &Path, env: &[(&str, String)]) -> Daemon {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_marginguard"));
-        command
-            .args(["-v", "run", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("the daemon starts");
-        let stderr = child.stderr.take().unwrap();
-        let (found, address) = std::sync::mpsc::channel();
-        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("status page on ") {
-                    let _ = found.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let base = address
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the daemon says where its endpoint is");
-        Daemon { child, base, logs }
-    }
-
-    async fn get(&self, path: &str) -> String {
-        let url = format!("{}{}", self.base.trim_end_matches('/'), path);
-        reqwest::get(&url).await.unwrap().text().await.unwrap()
-    }
-
-    /// SIGTERM, then the exit status and every log line.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        // The reader thread ends with the pipe; give it a moment to push the last lines.
-        std::thread::sleep(Duration::from_millis(200));
-        let logs = self.logs.lock().unwrap().clone();
-        (status, logs)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn texts(receiver: &Receiver) -> Vec<String> {
@@ -149,6 +68,15 @@ fn texts(receiver: &Receiver) -> Vec<String> {
         .filter(|hit| !hit.body.is_empty())
         .map(|hit| hit.json()["text"].as_str().unwrap_or_default().to_string())
         .collect()
+}
+
+async fn get(daemon: &Daemon, path: &str) -> String {
+    reqwest::get(daemon.url(path))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -183,6 +111,7 @@ async fn a_rescue_reaches_every_notifier_while_the_crash_plays_and_no_secret_lea
     let hanging = Receiver::start(Reply::Hang).await;
     let heartbeat = Receiver::start(Reply::status(200, "OK")).await;
     let daemon = Daemon::start(
+        &["-v"],
         &write_config(&telegram.url),
         &[
             ("MG_E2E_TELEGRAM_TOKEN", TOKEN.to_string()),
@@ -225,10 +154,10 @@ async fn a_rescue_reaches_every_notifier_while_the_crash_plays_and_no_secret_lea
     assert!(!hanging.hits().is_empty(), "the stuck receiver was asked");
 
     for path in ["/metrics", "/status.json", "/"] {
-        let body = daemon.get(path).await;
+        let body = get(&daemon, path).await;
         assert!(!body.contains("CANARY"), "a secret in {path}");
     }
-    let metrics = daemon.get("/metrics").await;
+    let metrics = get(&daemon, "/metrics").await;
     let sent_line = metrics
         .lines()
         .find(|l| l.starts_with("marginguard_alerts_sent_total{notifier=\"phone\"}"))

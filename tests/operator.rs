@@ -2,10 +2,11 @@
 //! uses, its events folded into the board, its alerts recorded, its endpoint scraped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{repo, sim_account};
 use marginguard::config::Config;
 use marginguard::engine::{run_accounts, AccountExit, EventKind};
 use marginguard::operator::http::{self, HttpSettings};
@@ -14,6 +15,7 @@ use marginguard::operator::status::StatusReport;
 use marginguard::operator::{Alert, AlertEvent, AlertRules, AlertSink, Operator};
 use marginguard::wiring::{self, Mode};
 
+mod common;
 mod mock_receiver;
 
 /// Keeps every alert it is given.
@@ -36,37 +38,13 @@ impl AlertSink for Recorder {
     async fn flush(&self, _within: Duration) {}
 }
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// A config of one simulated account on `scenario`, replayed as fast as it computes.
-fn sim_config(name: &str, scenario: &str) -> Config {
+/// A config of one simulated account on the 2024-08-05 crash, replayed as fast as it
+/// computes.
+fn sim_config(name: &str) -> Config {
     let dir = std::env::temp_dir().join(format!("mg-operator-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[[accounts]]
-name = "{name}"
-venue = "sim"
-strategy = "{strategy}"
-poll_interval = "10s"
-[accounts.caps]
-max_per_rescue = "6000"
-max_per_day = "15000"
-keep_at_least = "0"
-cooldown = "1m"
-[accounts.sim]
-scenario = "{scenario}"
-"#,
-            strategy = repo("strategies/distance.toml").display(),
-            scenario = repo(scenario).display(),
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, sim_account(name, "strategies/distance.toml", None)).unwrap();
     Config::load(&path).unwrap()
 }
 
@@ -141,7 +119,7 @@ fn count(alerts: &[Alert], event: AlertEvent, recovered: bool) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_day_is_a_handful_of_alerts_not_one_per_tick() {
-    let config = sim_config("crash", "scenarios/btc-2024-08-05-10x-long.toml");
+    let config = sim_config("crash");
     let run = replay(&config).await;
     let ticks = run.events["observed"];
     let sent = run.events.get("sent").copied().unwrap_or(0);
@@ -240,7 +218,7 @@ fn documented_metrics() -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_serves_metrics_health_and_status_that_parse() {
-    let config = sim_config("scraped", "scenarios/btc-2024-08-05-10x-long.toml");
+    let config = sim_config("scraped");
     let run = replay(&config).await;
     let (address, _server) = http::serve(
         HttpSettings {
@@ -335,15 +313,11 @@ async fn receivers_that_hang_or_fail_do_not_stall_rescues() {
         .into_iter()
         .map(|r| r.build(Path::new("test.toml"), "notifiers[0].").unwrap())
         .collect();
-    let quiet = replay(&sim_config(
-        "quiet",
-        "scenarios/btc-2024-08-05-10x-long.toml",
-    ))
-    .await;
+    let quiet = replay(&sim_config("quiet")).await;
     let noisy = tokio::time::timeout(
         Duration::from_secs(60),
         replay_into(
-            &sim_config("noisy", "scenarios/btc-2024-08-05-10x-long.toml"),
+            &sim_config("noisy"),
             Arc::new(NotifierSink::start(settings)),
         ),
     )

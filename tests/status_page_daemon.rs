@@ -3,126 +3,58 @@
 
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{sim_account, Daemon};
 use marginguard::operator::status::StatusReport;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// Two simulated accounts on the 2024-08-05 crash, 600 simulated seconds per second: the
 /// first rescue comes about four seconds in.
 fn write_config() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mg-page-daemon-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let account = |name: &str, strategy: &str| {
-        format!(
-            r#"
-[[accounts]]
-name = "{name}"
-venue = "sim"
-strategy = "{strategy}"
-poll_interval = "10s"
-[accounts.caps]
-max_per_rescue = "6000"
-max_per_day = "15000"
-keep_at_least = "0"
-cooldown = "1m"
-[accounts.sim]
-scenario = "{scenario}"
-speed = 600
-"#,
-            strategy = repo(strategy).display(),
-            scenario = repo("scenarios/btc-2024-08-05-10x-long.toml").display(),
-        )
-    };
     let config = format!(
         "[http]\nlisten = \"127.0.0.1:0\"\n{}{}",
-        account("distance-bot", "strategies/distance.toml"),
-        account("seed-ladder-bot", "strategies/seed-ladder.toml"),
+        sim_account("distance-bot", "strategies/distance.toml", Some(600)),
+        sim_account("seed-ladder-bot", "strategies/seed-ladder.toml", Some(600)),
     );
     let path = dir.join("config.toml");
     std::fs::write(&path, config).unwrap();
     path
 }
 
-/// The daemon, stopped with SIGTERM when dropped.
-struct Daemon {
-    child: Child,
-    base: String,
+fn status(daemon: &Daemon) -> Option<StatusReport> {
+    let url = daemon.url("/status.json");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let response = reqwest::get(&url).await.ok()?;
+        response.json::<StatusReport>().await.ok()
+    })
 }
 
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-            .args(["run", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the daemon starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("status page on ") {
-                    let _ = found.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-            }
-        });
-        let base = address
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the daemon says where its page is");
-        Daemon { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base.trim_end_matches('/'), path)
-    }
-
-    fn status(&self) -> Option<StatusReport> {
-        let url = self.url("/status.json");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let response = reqwest::get(&url).await.ok()?;
-            response.json::<StatusReport>().await.ok()
-        })
-    }
-
-    /// Polls `status.json` until `done` holds (at most a minute).
-    fn wait_for(&self, what: &str, done: impl Fn(&StatusReport) -> bool) -> StatusReport {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(report) = self.status().filter(|r| done(r)) {
-                return report;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
+/// Polls `status.json` until `done` holds (at most a minute).
+fn wait_for(daemon: &Daemon, what: &str, done: impl Fn(&StatusReport) -> bool) -> StatusReport {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(report) = status(daemon).filter(|r| done(r)) {
+            return report;
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 #[test]
 fn the_page_shows_the_accounts_their_figures_and_a_rescue_appearing() {
-    let daemon = Daemon::start(&write_config());
-    let first = daemon.wait_for("both accounts' first figures", |r| {
+    let daemon = Daemon::start(&[], &write_config(), &[]);
+    let first = wait_for(&daemon, "both accounts' first figures", |r| {
         r.accounts.iter().all(|a| a.equity.is_some())
     });
     assert_eq!(first.accounts.len(), 2);
@@ -138,7 +70,7 @@ fn the_page_shows_the_accounts_their_figures_and_a_rescue_appearing() {
     }
     assert!(seen.contains("USDT"), "figures in USDT: {seen}");
 
-    let rescued = daemon.wait_for("a rescue in the journal", |r| {
+    let rescued = wait_for(&daemon, "a rescue in the journal", |r| {
         r.accounts
             .iter()
             .any(|a| a.name == "distance-bot" && !a.rescues.is_empty())

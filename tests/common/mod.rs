@@ -196,3 +196,104 @@ impl RunningEngine {
         out
     }
 }
+
+/// A path in this repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// One `[[accounts]]` table for a simulated account on the 2024-08-05 crash with `strategy`
+/// (a repo path), the demo's caps and a 10 s poll; `speed` paces it (simulated seconds per
+/// wall second), `None` replays as fast as it computes.
+pub fn sim_account(name: &str, strategy: &str, speed: Option<u32>) -> String {
+    let speed = speed.map(|s| format!("speed = {s}\n")).unwrap_or_default();
+    format!(
+        r#"
+[[accounts]]
+name = "{name}"
+venue = "sim"
+strategy = "{strategy}"
+poll_interval = "10s"
+[accounts.caps]
+max_per_rescue = "6000"
+max_per_day = "15000"
+keep_at_least = "0"
+cooldown = "1m"
+[accounts.sim]
+scenario = "{scenario}"
+{speed}"#,
+        strategy = repo(strategy).display(),
+        scenario = repo("scenarios/btc-2024-08-05-10x-long.toml").display(),
+    )
+}
+
+/// The daemon binary running `run --config`, with its endpoint's address read from the line
+/// it prints ("status page on http://…/") and every stderr line kept. Killed when dropped.
+pub struct Daemon {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts it with `args` before `run`, and `env` set.
+    pub fn start(args: &[&str], config: &Path, env: &[(&str, String)]) -> Daemon {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_marginguard"));
+        command
+            .args(args)
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the daemon starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (found, address) = std::sync::mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("status page on ") {
+                    let _ = found.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let base = address
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the daemon says where its endpoint is");
+        Daemon { child, base, logs }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.trim_end_matches('/'), path)
+    }
+
+    /// SIGTERM, then the exit status and every line it wrote on stderr.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("the daemon exits");
+        // The reader thread ends with the pipe; give it a moment to keep the last lines.
+        std::thread::sleep(Duration::from_millis(200));
+        let logs = self.logs.lock().unwrap().clone();
+        (status, logs)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
