@@ -39,9 +39,10 @@ scenario = "{}"
     (config, dir.join("state/journal.sqlite"))
 }
 
-fn history(config: &PathBuf, extra: &[&str]) -> String {
+/// The binary's `command --config CONFIG extra…`, which must succeed; its stdout.
+fn marginguard(command: &str, config: &PathBuf, extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-        .arg("history")
+        .arg(command)
         .arg("--config")
         .arg(config)
         .args(extra)
@@ -49,6 +50,10 @@ fn history(config: &PathBuf, extra: &[&str]) -> String {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout).unwrap()
+}
+
+fn history(config: &PathBuf, extra: &[&str]) -> String {
+    marginguard("history", config, extra)
 }
 
 #[test]
@@ -114,14 +119,7 @@ fn history_needs_no_secrets_and_reads_beside_a_running_daemon() {
 }
 
 fn status(config: &PathBuf) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_marginguard"))
-        .arg("status")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
+    marginguard("status", config, &[])
 }
 
 /// With no daemon answering at the configured endpoint, `status` says so and reads the
