@@ -124,7 +124,12 @@ pub async fn run(
         let (address, _) = http::serve(http, operator.clone(), stopped())
             .await
             .map_err(|e| CliError::Refused(format!("refusing to start: {e}")))?;
-        eprintln!("status page on http://{address}/ (metrics at /metrics)");
+        // For a person at a terminal, and for whoever asked for any free port (port 0) and
+        // must learn which: under a service manager the log line above says it in the log's
+        // own format.
+        if http.listen.port() == 0 || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("status page on http://{address}/ (metrics at /metrics)");
+        }
     }
     tokio::spawn(operator.clone().run_timer(stopped()));
     let observer = operator.clone();
