@@ -759,6 +759,31 @@ mod tests {
         assert_eq!(drive(&steps), vec![(0, false), (5, true)]);
     }
 
+    /// A venue that never answers sends the engine's events nowhere: the timer alone sees
+    /// the account blind, once, when `blind_after` has passed since it was first watched.
+    #[test]
+    fn an_account_that_never_sees_is_told_blind_by_the_timer_once() {
+        let info = AccountInfo {
+            name: "a".into(),
+            venue: "binance",
+            mode: "live",
+            strategy: "distance".into(),
+            metric: crate::core::MetricKind::LiquidationDistance,
+            caps: crate::core::Caps::nothing(),
+        };
+        let status = AccountStatus::new(info, Timestamp(0));
+        let mut alerter = Alerter::new(AlertRules::default());
+        assert!(alerter.on_time(&status, Timestamp(59_000)).is_empty());
+        let told = alerter.on_time(&status, Timestamp(60_000));
+        assert_eq!(told.len(), 1);
+        assert_eq!(
+            (told[0].event, told[0].severity, told[0].recovered),
+            (AlertEvent::Blind, AlertSeverity::Critical, false)
+        );
+        assert!(told[0].title.contains("BLIND for 60s"), "{}", told[0].title);
+        assert!(alerter.on_time(&status, Timestamp(3_600_000)).is_empty());
+    }
+
     #[test]
     fn repeated_journal_failures_are_told_once_per_cool_off() {
         let mut alerter = Alerter::new(AlertRules::default());
