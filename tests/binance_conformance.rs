@@ -102,6 +102,10 @@ impl MockExchange for Binance {
         self.0.count(Route::PositionRisk)
     }
 
+    fn position_reads_before_first_transfer(&self) -> usize {
+        self.0.count_before(Route::PositionRisk, Route::Transfer)
+    }
+
     fn bans(&self) -> usize {
         self.0.count_status(418)
     }

@@ -86,6 +86,10 @@ impl MockExchange for Bybit {
         self.0.count(Route::Positions)
     }
 
+    fn position_reads_before_first_transfer(&self) -> usize {
+        self.0.count_before(Route::Positions, Route::Transfer)
+    }
+
     fn bans(&self) -> usize {
         self.0.count_status(403)
     }

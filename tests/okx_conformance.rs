@@ -91,6 +91,10 @@ impl MockExchange for Okx {
         self.0.count(Route::Positions)
     }
 
+    fn position_reads_before_first_transfer(&self) -> usize {
+        self.0.count_before(Route::Positions, Route::Transfer)
+    }
+
     fn bans(&self) -> usize {
         // OKX has no IP ban answer; overuse is refused one request at a time with 50011.
         self.0.count_code("50011").saturating_sub(1)

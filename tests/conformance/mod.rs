@@ -103,6 +103,9 @@ pub trait MockExchange: Send + Sync + Sized {
     fn auth_rejections(&self) -> usize;
     /// Position reads the mock received.
     fn position_reads(&self) -> usize;
+    /// Position reads the mock received before the first transfer request: what a decision
+    /// could have waited for (reads after it race with the test's own look).
+    fn position_reads_before_first_transfer(&self) -> usize;
     /// IP bans the mock handed out.
     fn bans(&self) -> usize;
     fn liquidated(&self) -> bool;

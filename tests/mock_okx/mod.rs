@@ -363,6 +363,17 @@ impl MockOkx {
         self.with(|s| s.seen.iter().filter(|r| r.route == Some(route)).count())
     }
 
+    /// Requests to `route` received before the first request to `first` (all, if none).
+    pub fn count_before(&self, route: Route, first: Route) -> usize {
+        self.with(|s| {
+            s.seen
+                .iter()
+                .take_while(|r| r.route != Some(first))
+                .filter(|r| r.route == Some(route))
+                .count()
+        })
+    }
+
     pub fn count_code(&self, code: &str) -> usize {
         self.with(|s| {
             s.seen
