@@ -87,6 +87,7 @@ fn bench_decide(c: &mut Criterion) {
                     volatility: None,
                     rescue_horizon: Duration::from_secs(70),
                     transfer_step: Usdt(dec!(0.01)),
+                    portfolio_left: None,
                 };
                 black_box(decide(black_box(&situation), &strategy, &caps))
             })

@@ -94,6 +94,9 @@ pub async fn run(
         Some(sender),
         &account_ids,
     )?;
+    if let Some(max_per_day) = config.portfolio_max_per_day {
+        wiring::share_portfolio(&mut wired, max_per_day)?;
+    }
     if let Some(ticks) = max_ticks {
         for runner in &mut wired.runners {
             runner.stop_after(ticks);
@@ -526,6 +529,7 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                     volatility: None,
                     rescue_horizon: account.poll_interval + venue.transfer_rules().settlement,
                     transfer_step: venue.transfer_rules().step,
+                    portfolio_left: None,
                 };
                 let decision = decide(&situation, &account.strategy, &account.caps);
                 let m = decision.metrics;

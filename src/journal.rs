@@ -340,6 +340,11 @@ impl Journal {
         self.select("", params![])
     }
 
+    /// Every row created after `since`, whoever's: for the portfolio-wide day cap.
+    pub fn created_after(&self, since: Timestamp) -> Result<Vec<RescueRecord>, JournalError> {
+        self.select("WHERE created_at > ?1", params![since.as_millis()])
+    }
+
     /// The account's `limit` latest rows (by config name), newest first: for the status
     /// page and `status`, which must not read weeks of rows every refresh.
     pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<RescueRecord>, JournalError> {

@@ -13,7 +13,8 @@ use crate::journal::{dry_run_path, Journal, JournalError};
 
 use crate::clock::Clock;
 use crate::config::{AccountConfig, VenueConfig};
-use crate::engine::{AccountRunner, AccountSetup, EventSink, Owner, ReserveBook};
+use crate::engine::{AccountRunner, AccountSetup, EventSink, Owner, PortfolioBook, ReserveBook};
+use crate::money::Usdt;
 use crate::venue::binance::BinanceVenue;
 use crate::venue::bybit::BybitVenue;
 use crate::venue::okx::OkxVenue;
@@ -256,6 +257,30 @@ pub fn arm(
         clocks: account_clocks,
         journals: account_journals,
     })
+}
+
+/// Puts every wired account under one portfolio-wide day cap, `max_per_day` across them
+/// all, counted from their journals' last 24 h (so a restart keeps the day's spend) and
+/// from every intent written since.
+pub fn share_portfolio(wired: &mut Wired, max_per_day: Usdt) -> Result<(), JournalError> {
+    let mut journals: Vec<Arc<Journal>> = Vec::new();
+    for journal in &wired.journals {
+        if !journals.iter().any(|j| Arc::ptr_eq(j, journal)) {
+            journals.push(journal.clone());
+        }
+    }
+    // The earliest of the accounts' clocks: a simulated day's rows are as old as its clock.
+    let now = wired
+        .clocks
+        .iter()
+        .map(Clock::now)
+        .min()
+        .unwrap_or_else(|| Clock::Wall.now());
+    let book = PortfolioBook::capped(max_per_day, &journals, now)?;
+    for runner in &mut wired.runners {
+        runner.join_portfolio(book.clone());
+    }
+    Ok(())
 }
 
 /// Opens each journal once, on first use.

@@ -463,3 +463,23 @@ fn a_notifier_for_an_account_the_config_does_not_have_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn a_portfolio_cap_loads_and_zero_is_refused() {
+    let config = format!("{GOOD_ACCOUNT}\n[portfolio]\nmax_per_day = \"20000\"\n");
+    let path = write_config("portfolio-good", &config, GOOD_STRATEGY);
+    let loaded = Config::load(&path).unwrap();
+    assert_eq!(
+        loaded.portfolio_max_per_day.map(|m| m.to_string()),
+        Some("20000".into())
+    );
+    let zero = format!("{GOOD_ACCOUNT}\n[portfolio]\nmax_per_day = \"0\"\n");
+    let error = load_err("portfolio-zero", &zero, GOOD_STRATEGY).to_string();
+    assert!(
+        error.contains("portfolio.max_per_day") && error.contains("forbid every rescue"),
+        "{error}"
+    );
+    let float = format!("{GOOD_ACCOUNT}\n[portfolio]\nmax_per_day = 1.5\n");
+    let error = load_err("portfolio-float", &float, GOOD_STRATEGY).to_string();
+    assert!(error.contains("portfolio.max_per_day"), "{error}");
+}

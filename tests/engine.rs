@@ -839,3 +839,91 @@ async fn a_top_up_sized_on_stand_in_tiers_says_so_in_the_journal() {
         rows[0].reason
     );
 }
+
+/// Issue 13 item 4: `[portfolio] max_per_day` holds across every account of the config —
+/// each account within its own caps, together within the portfolio's — and, being counted
+/// from the journal, across a restart.
+#[tokio::test]
+async fn the_portfolio_day_cap_holds_across_accounts_and_restarts() {
+    use marginguard::engine::{Owner, PortfolioBook, ReserveBook};
+    let clock = Clock::virtual_at(Timestamp(0));
+    let journal = Arc::new(Journal::in_memory());
+    let venues: Vec<Arc<ScriptedVenue>> =
+        (0..2).map(|_| ScriptedVenue::new(clock.clone())).collect();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let arm = |names: &[(&str, usize)]| -> Vec<AccountRunner> {
+        let book = PortfolioBook::capped(
+            Usdt(dec!(7000)),
+            std::slice::from_ref(&journal),
+            clock.now(),
+        )
+        .expect("the journal reads");
+        names
+            .iter()
+            .map(|(name, i)| {
+                let mut setup = setup(venues[*i].clone(), clock.clone(), journal.clone());
+                setup.name = (*name).into();
+                let owner = Owner::named("scripted", name);
+                let mut runner = AccountRunner::with_owner(
+                    setup,
+                    owner,
+                    ReserveBook::default(),
+                    Some(sender.clone()),
+                )
+                .unwrap();
+                runner.join_portfolio(book.clone());
+                runner
+            })
+            .collect()
+    };
+    for venue in &venues {
+        venue.set_mark(dec!(48000));
+    }
+    let mut runners = arm(&[("a", 0), ("b", 1)]);
+    for _ in 0..6 {
+        for runner in &mut runners {
+            runner.tick().await.unwrap();
+        }
+        clock.sleep(Duration::from_secs(70)).await;
+    }
+    let moved =
+        |v: &Arc<ScriptedVenue>| -> Decimal { v.transfers().iter().map(|t| t.amount.0).sum() };
+    let total: Decimal = venues.iter().map(moved).sum();
+    assert!(moved(&venues[0]) > Decimal::ZERO && moved(&venues[1]) > Decimal::ZERO);
+    assert!(moved(&venues[0]) <= dec!(8000) && moved(&venues[1]) <= dec!(8000));
+    assert_eq!(
+        total,
+        dec!(7000),
+        "together they move the portfolio's 7,000 and no more"
+    );
+
+    // A restart reads the day's spend back: nothing is left to move.
+    drop(runners);
+    let mut runners = arm(&[("a", 0), ("b", 1)]);
+    for _ in 0..3 {
+        for runner in &mut runners {
+            runner.tick().await.unwrap();
+        }
+        clock.sleep(Duration::from_secs(70)).await;
+    }
+    let after: Decimal = venues.iter().map(moved).sum();
+    assert_eq!(
+        after,
+        dec!(7000),
+        "the restart spent beyond the portfolio cap"
+    );
+    // …and not because nothing was wanted: the accounts still asked, and the cap said no.
+    use marginguard::core::{Action, Blocked, Cap};
+    let exhausted = Some(Blocked::Exhausted(Cap::PortfolioPerDay));
+    let mut refused = 0;
+    while let Ok(event) = receiver.try_recv() {
+        if let EventKind::Observed { decision, .. } = event.kind {
+            if let Action::Alert { blocked, .. } | Action::Emergency { blocked, .. } =
+                decision.action
+            {
+                refused += usize::from(blocked == exhausted);
+            }
+        }
+    }
+    assert!(refused > 0, "no decision was stopped by the portfolio cap");
+}

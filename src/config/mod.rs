@@ -37,6 +37,7 @@ struct RawConfig {
     journal: Option<String>,
     http: Option<RawHttp>,
     alerts: Option<RawAlerts>,
+    portfolio: Option<RawPortfolio>,
     #[serde(default)]
     notifiers: Vec<RawNotifier>,
     heartbeat: Option<RawHeartbeat>,
@@ -57,6 +58,13 @@ struct RawAccount {
     binance: Option<RawBinance>,
     bybit: Option<RawBybit>,
     okx: Option<RawOkx>,
+}
+
+/// `[portfolio]`: limits across every account of the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPortfolio {
+    max_per_day: literal::MoneyLit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +91,8 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// Alerts, heartbeat, the HTTP endpoint.
     pub operator: OperatorSettings,
+    /// `[portfolio] max_per_day`: what every account together may move over any 24 h.
+    pub portfolio_max_per_day: Option<crate::money::Usdt>,
 }
 
 /// The journal's file when the config names none, beside the config.
@@ -242,13 +252,33 @@ fn build_config(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             .map(|h| h.build(path, "heartbeat."))
             .transpose()?,
     };
+    let portfolio_max_per_day = raw
+        .portfolio
+        .map(|p| portfolio_cap(path, p.max_per_day.0))
+        .transpose()?;
     Ok(Config {
         path: path.to_path_buf(),
         dry_run,
         journal,
         accounts,
         operator,
+        portfolio_max_per_day,
     })
+}
+
+/// Zero would forbid every rescue while looking configured: a mistake, not a setting.
+fn portfolio_cap(
+    path: &Path,
+    max_per_day: crate::money::Usdt,
+) -> Result<crate::money::Usdt, ConfigError> {
+    if max_per_day.is_zero() {
+        return Err(ConfigError::new(
+            path,
+            "portfolio.max_per_day",
+            "0 would forbid every rescue; give the most all accounts together may move in 24 h, or drop [portfolio]",
+        ));
+    }
+    Ok(max_per_day)
 }
 
 fn build_account(path: &Path, index: usize, raw: RawAccount) -> Result<AccountConfig, ConfigError> {

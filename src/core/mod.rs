@@ -69,6 +69,9 @@ pub struct Situation<'a> {
     pub rescue_horizon: Duration,
     /// The venue's transfer precision; amounts are rounded up to it.
     pub transfer_step: Usdt,
+    /// What the config's portfolio-wide day cap still allows across every account, in
+    /// flight included; `None` without such a cap.
+    pub portfolio_left: Option<Usdt>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub enum Cap {
     MaxPerDay,
     /// The reserve, less `keep_at_least`.
     Reserve,
+    /// `[portfolio] max_per_day`: every account of the config together.
+    PortfolioPerDay,
 }
 
 impl Cap {
@@ -105,6 +110,7 @@ impl Cap {
             Cap::MaxPerRescue => "max_per_rescue",
             Cap::MaxPerDay => "max_per_day",
             Cap::Reserve => "reserve (after keep_at_least)",
+            Cap::PortfolioPerDay => "portfolio max_per_day",
         }
     }
 }
@@ -281,7 +287,8 @@ fn collateral_needed(account: &Account, metric: MetricKind, target: Ratio) -> Op
     }
 }
 
-/// `min(wanted, max_per_rescue, reserve − keep_at_least, day cap left)`, rounded up to the
+/// `min(wanted, max_per_rescue, reserve − keep_at_least, day cap left, portfolio left)`,
+/// rounded up to the
 /// transfer step unless rounding up would cross the binding cap (then rounded down). `Err`
 /// names the cap that leaves nothing to send, or says no safe amount can be computed.
 fn clamp(
@@ -307,7 +314,7 @@ fn clamp(
     }
 }
 
-/// The tightest of the three caps. The differences saturate, which only ever lowers a limit
+/// The tightest of the caps. The differences saturate, which only ever lowers a limit
 /// that overflowed upwards (it is still at least `Decimal::MAX`) or keeps one that
 /// overflowed downwards at nothing allowed: never a bigger transfer. A negative amount spent
 /// or kept back means nothing (the config refuses them) and counts as zero, so it cannot
@@ -318,8 +325,15 @@ fn binding_limit(situation: &Situation<'_>, caps: &Caps) -> (Cap, Usdt) {
     let reserve_left = situation
         .reserve_available
         .saturating_sub(caps.keep_at_least.max(Usdt::ZERO));
+    let portfolio_left = situation
+        .portfolio_left
+        .map_or(Usdt(Decimal::MAX), |left| left.max(Usdt::ZERO));
     let mut binding = (Cap::MaxPerRescue, caps.max_per_rescue);
-    for candidate in [(Cap::MaxPerDay, day_left), (Cap::Reserve, reserve_left)] {
+    for candidate in [
+        (Cap::MaxPerDay, day_left),
+        (Cap::Reserve, reserve_left),
+        (Cap::PortfolioPerDay, portfolio_left),
+    ] {
         // Strictly smaller: on a tie the earlier cap is named, as `min_by_key` did.
         if candidate.1 < binding.1 {
             binding = candidate;

@@ -96,6 +96,7 @@ fn situation(account: &Account) -> Situation<'_> {
         volatility: None,
         rescue_horizon: Duration::from_secs(120),
         transfer_step: Usdt(dec!(0.01)),
+        portfolio_left: None,
     }
 }
 
@@ -161,6 +162,31 @@ fn top_up_is_clamped_by_the_tightest_cap() {
             needed: Usdt(dec!(4141.2)),
             clamped_by: Some(Cap::MaxPerDay)
         })
+    );
+}
+
+#[test]
+fn the_portfolio_day_cap_binds_like_the_account_caps_and_can_stop_a_rescue() {
+    let account = long_btc(dec!(10000), dec!(49000));
+    let mut s = situation(&account);
+    s.portfolio_left = Some(Usdt(dec!(1200)));
+    let d = decide(&s, &distance_strategy(), &generous_caps());
+    assert_eq!(
+        d.action,
+        Action::TopUp(TopUp {
+            amount: Usdt(dec!(1200)),
+            needed: Usdt(dec!(4141.2)),
+            clamped_by: Some(Cap::PortfolioPerDay)
+        })
+    );
+    s.portfolio_left = Some(Usdt::ZERO);
+    let d = decide(&s, &distance_strategy(), &generous_caps());
+    assert_eq!(
+        d.action,
+        Action::Alert {
+            severity: Severity::Critical,
+            blocked: Some(Blocked::Exhausted(Cap::PortfolioPerDay))
+        }
     );
 }
 
@@ -469,16 +495,21 @@ proptest! {
         strategy in arb_strategy(),
         caps in arb_caps(),
         (rescues, reserve) in arb_rescues(),
+        portfolio_left in proptest::option::of(0u32..20_000),
     ) {
         let mut s = situation(&account);
         s.rescues = rescues;
         s.reserve_available = reserve;
+        s.portfolio_left = portfolio_left.map(|left| Usdt(Decimal::from(left)));
         let d = decide(&s, &strategy, &caps);
         if let Some(top_up) = d.action.top_up() {
             prop_assert!(top_up.amount.0 > Decimal::ZERO);
             prop_assert!(top_up.amount <= caps.max_per_rescue);
             prop_assert!(top_up.amount + rescues.spent_last_24h <= caps.max_per_day);
             prop_assert!(top_up.amount <= reserve - caps.keep_at_least);
+            if let Some(left) = s.portfolio_left {
+                prop_assert!(top_up.amount <= left);
+            }
         }
     }
 
@@ -671,6 +702,7 @@ proptest! {
             volatility: sigma.map(Ratio),
             rescue_horizon: horizon,
             transfer_step: Usdt(step),
+            portfolio_left: None,
         };
         let d = decide(&s, &strategy, &caps);
         if let Some(top_up) = d.action.top_up() {

@@ -122,11 +122,96 @@ impl ReserveBook {
     }
 }
 
+/// What every account of this process has moved over the last 24 hours, for the config's
+/// `[portfolio] max_per_day`. Loaded from the journals at start (so a restart keeps the
+/// day's spend) and kept by every account's ledger as it writes. Without a cap it holds
+/// nothing and locks nothing.
+#[derive(Clone, Default)]
+pub struct PortfolioBook {
+    max_per_day: Option<Usdt>,
+    moved: Arc<Mutex<HashMap<TransferKey, Moved>>>,
+    /// Taken from the decision until its intent is committed, so two accounts never size a
+    /// top-up from the same day's allowance at once.
+    deciding: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Moved {
+    amount: Usdt,
+    created_at: Timestamp,
+    may_have_moved: bool,
+}
+
+impl PortfolioBook {
+    /// A cap of `max_per_day` over every row the `journals` hold from the last 24 h.
+    pub fn capped(
+        max_per_day: Usdt,
+        journals: &[Arc<Journal>],
+        now: Timestamp,
+    ) -> Result<Self, JournalError> {
+        let book = Self {
+            max_per_day: Some(max_per_day),
+            ..Self::default()
+        };
+        for journal in journals {
+            for row in journal.created_after(now - DAY)? {
+                book.put(&row);
+            }
+        }
+        Ok(book)
+    }
+
+    pub fn max_per_day(&self) -> Option<Usdt> {
+        self.max_per_day
+    }
+
+    /// The decision turn, when there is a cap to share.
+    pub async fn lock_decisions(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.max_per_day {
+            Some(_) => Some(self.deciding.lock().await),
+            None => None,
+        }
+    }
+
+    fn put(&self, record: &RescueRecord) {
+        if self.max_per_day.is_none() {
+            return;
+        }
+        self.lock().insert(
+            record.key,
+            Moved {
+                amount: record.amount,
+                created_at: record.created_at,
+                may_have_moved: record.state.may_have_moved(),
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TransferKey, Moved>> {
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the cap still allows at `now`: the cap less everything that may have moved over
+    /// the last 24 h (in flight included). Saturating: never more than the cap.
+    pub fn left(&self, now: Timestamp) -> Option<Usdt> {
+        let cap = self.max_per_day?;
+        let day_start = now - DAY;
+        let mut moved = self.lock();
+        moved.retain(|_, m| m.created_at > day_start);
+        let spent = moved
+            .values()
+            .filter(|m| m.may_have_moved)
+            .fold(Usdt::ZERO, |sum, m| sum.saturating_add(m.amount));
+        Some(cap.saturating_sub(spent).max(Usdt::ZERO))
+    }
+}
+
 pub struct RescueLedger {
     journal: Arc<Journal>,
     owner: Owner,
     entries: Vec<RescueRecord>,
     reserve: ReserveBook,
+    portfolio: PortfolioBook,
 }
 
 impl RescueLedger {
@@ -151,7 +236,20 @@ impl RescueLedger {
             owner,
             entries,
             reserve,
+            portfolio: PortfolioBook::default(),
         })
+    }
+
+    /// Shares the config's portfolio-wide day cap with the other accounts' ledgers.
+    pub fn join_portfolio(&mut self, portfolio: PortfolioBook) {
+        for entry in &self.entries {
+            portfolio.put(entry);
+        }
+        self.portfolio = portfolio;
+    }
+
+    pub fn portfolio(&self) -> &PortfolioBook {
+        &self.portfolio
     }
 
     pub fn owner(&self) -> &Owner {
@@ -168,6 +266,7 @@ impl RescueLedger {
         record.reserve_wallet = self.owner.reserve_wallet.clone();
         self.journal.insert(&record)?;
         self.reserve.put(&record);
+        self.portfolio.put(&record);
         self.entries.push(record);
         Ok(())
     }
@@ -193,6 +292,7 @@ impl RescueLedger {
                 entry.unseen_since = change.unseen_since;
             }
             self.reserve.put(entry);
+            self.portfolio.put(entry);
         }
         self.journal.update(&change)
     }

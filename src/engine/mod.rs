@@ -28,7 +28,7 @@ use crate::venue::{
 };
 pub use events::{Event, EventKind};
 use ledger::RescueLedger;
-pub use ledger::{Owner, ReserveBook};
+pub use ledger::{Owner, PortfolioBook, ReserveBook};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Everything one account runner needs, built at wiring.
@@ -103,6 +103,12 @@ struct Blindness {
     /// The venue asked for this pause (`Retry-After`, a 429).
     retry_after: Option<Duration>,
     alerted: bool,
+}
+
+/// The decision turns a runner holds from its decision until its intent is journaled.
+struct Turn<'a> {
+    _portfolio: Option<tokio::sync::MutexGuard<'a, ()>>,
+    _reserve: tokio::sync::MutexGuard<'a, ()>,
 }
 
 /// Blind (no usable snapshot) for longer than this raises an alert-level event: long enough
@@ -201,6 +207,12 @@ impl AccountRunner {
             lapsed_looked_up: std::collections::HashMap::new(),
             transfers_stopped: None,
         })
+    }
+
+    /// Puts this account under the config's portfolio-wide day cap, shared with the other
+    /// runners given the same book.
+    pub fn join_portfolio(&mut self, portfolio: PortfolioBook) {
+        self.ledger.join_portfolio(portfolio);
     }
 
     /// Stops the runner after `ticks` more ticks (for scripted checks such as the crash
@@ -305,10 +317,16 @@ impl AccountRunner {
         self.lapse_unseen(now, &snapshot);
         self.volatility
             .observe(snapshot.as_of, &snapshot.account.positions);
-        // Accounts that share a reserve wallet decide one at a time, each seeing what the
-        // others have committed, until this one's intent is in the journal.
+        // Accounts that share a reserve wallet (or, under a portfolio cap, every account)
+        // decide one at a time, each seeing what the others have committed, until this
+        // one's intent is in the journal. Always the portfolio's turn first, then the
+        // reserve's: one order, so two runners never wait on each other.
+        let portfolio = self.ledger.portfolio().clone();
         let reserve = self.ledger.reserve().clone();
-        let turn = reserve.lock_decisions().await;
+        let turn = Turn {
+            _portfolio: portfolio.lock_decisions().await,
+            _reserve: reserve.lock_decisions().await,
+        };
         let rescues = self.ledger.state(now);
         let decision = self.decide(now, &snapshot, rescues);
         let latency = self.clock.now().since(now);
@@ -429,6 +447,7 @@ impl AccountRunner {
             volatility: self.volatility.per_sqrt_second(),
             rescue_horizon: self.observation_interval() + rules.settlement,
             transfer_step: rules.step,
+            portfolio_left: self.ledger.portfolio().left(now),
         };
         decide(&situation, &self.strategy, &self.caps)
     }
@@ -439,7 +458,7 @@ impl AccountRunner {
         decision: &Decision,
         amount: Usdt,
         snapshot: &VenueSnapshot,
-        turn: tokio::sync::MutexGuard<'_, ()>,
+        turn: Turn<'_>,
     ) {
         if let Some(reason) = &self.transfers_stopped {
             tracing::error!(account = %self.name, alert = true, %amount, %reason,

@@ -164,8 +164,10 @@ impl Alerter {
             top_up.is_some_and(|t: TopUp| t.clamped_by == Some(c))
                 || blocked == Some(Blocked::Exhausted(c))
         };
-        state.cap_bound =
-            below_trigger && (state.cap_bound || cap(Cap::MaxPerRescue) || cap(Cap::MaxPerDay));
+        let any_cap = [Cap::MaxPerRescue, Cap::MaxPerDay, Cap::PortfolioPerDay]
+            .into_iter()
+            .any(cap);
+        state.cap_bound = below_trigger && (state.cap_bound || any_cap);
         state.reserve_bound = below_trigger && (state.reserve_bound || cap(Cap::Reserve));
         let reserve_low = state.reserve_bound || last.reserve_available < info.caps.keep_at_least;
         let cap_bound = state.cap_bound;
