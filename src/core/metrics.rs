@@ -511,12 +511,34 @@ pub fn collateral_for_target(
     kind: MetricKind,
     target: Ratio,
 ) -> Result<Usdt, NoAmount> {
-    let needed = match kind {
-        MetricKind::MarginRatioBuffer => buffer_collateral(account, target)?,
-        MetricKind::Cushion => cushion_collateral(account, target)?,
-        MetricKind::LiquidationDistance => distance_collateral(account, target)?,
-    };
+    let needed = signed_collateral(account, kind, target)?;
     Ok(Usdt(needed.max(Decimal::ZERO)))
+}
+
+/// The collateral that can leave while `kind` stays at or above `level` (zero if it is not
+/// above it): what a sweep may take. Every metric is monotone in equity and each formula
+/// below is exact in it, so the surplus is the negated shortfall.
+pub fn collateral_above(
+    account: &Account,
+    kind: MetricKind,
+    level: Ratio,
+) -> Result<Usdt, NoAmount> {
+    let needed = signed_collateral(account, kind, level)?;
+    // Negating a Decimal cannot overflow: its range is symmetric.
+    Ok(Usdt((-needed).max(Decimal::ZERO)))
+}
+
+/// Collateral to add (positive) or that could leave (negative) for `kind` to be `target`.
+fn signed_collateral(
+    account: &Account,
+    kind: MetricKind,
+    target: Ratio,
+) -> Result<Decimal, NoAmount> {
+    match kind {
+        MetricKind::MarginRatioBuffer => buffer_collateral(account, target),
+        MetricKind::Cushion => cushion_collateral(account, target),
+        MetricKind::LiquidationDistance => distance_collateral(account, target),
+    }
 }
 
 /// 1 − M/(E + c) = b*  ⇔  c = M/(1 − b*) − E

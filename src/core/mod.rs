@@ -6,6 +6,7 @@
 
 pub mod metrics;
 pub mod strategy;
+pub mod sweep;
 pub mod tiers;
 pub mod volatility;
 

@@ -811,3 +811,210 @@ fn negative_amounts_kept_or_spent_do_not_lift_a_cap() {
     assert_eq!(top_up.amount, Usdt(dec!(2000)));
     assert_eq!(top_up.clamped_by, Some(Cap::MaxPerDay));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sweep-back.
+
+mod sweeping {
+    use super::*;
+    use crate::core::sweep::{
+        decide_sweep, SweepAction, SweepBound, SweepCaps, SweepHold, SweepRule, SweepSituation,
+    };
+
+    fn rule() -> SweepRule {
+        SweepRule {
+            above: Ratio(dec!(0.20)),
+            margin: Ratio(dec!(0.03)),
+            calm_for: Duration::from_secs(1800),
+            max_volatility: None,
+        }
+    }
+
+    fn caps() -> SweepCaps {
+        SweepCaps {
+            max_per_sweep: Usdt(dec!(100000)),
+            max_per_day: Usdt(dec!(100000)),
+        }
+    }
+
+    /// Calm for an hour, 10,000 moved in, nothing open.
+    fn calm(account: &Account) -> SweepSituation<'_> {
+        SweepSituation {
+            account,
+            now: Timestamp(3_600_000),
+            calm_since: Some(Timestamp(0)),
+            volatility: None,
+            returnable: Usdt(dec!(10000)),
+            swept_last_24h: Usdt::ZERO,
+            transfer_open: false,
+            transferable: None,
+            transfer_step: Usdt(dec!(0.01)),
+        }
+    }
+
+    fn distance_after(account: &Account, amount: Usdt) -> MetricValue {
+        let less = metrics::with_collateral(account, Usdt(-amount.0));
+        Metrics::of(&less).get(MetricKind::LiquidationDistance)
+    }
+
+    #[test]
+    fn a_calm_account_sweeps_down_to_above_minus_margin_and_no_further() {
+        // 2 BTC long, 10×, on a 30,000 wallet at 50,000: a 25 % fall is far away.
+        let account = long_btc(dec!(30000), dec!(50000));
+        let mut s = calm(&account);
+        s.returnable = Usdt(dec!(100000));
+        let SweepAction::Sweep { amount, bound } =
+            decide_sweep(&s, MetricKind::LiquidationDistance, &rule(), &caps())
+        else {
+            panic!("a calm account with surplus sweeps")
+        };
+        assert_eq!(bound, SweepBound::Margin);
+        let after = distance_after(&account, amount);
+        assert!(!after.is_below(Ratio(dec!(0.17))), "left at {after}");
+        let one_step_more = distance_after(&account, Usdt(amount.0 + dec!(1)));
+        assert!(
+            one_step_more.is_below(Ratio(dec!(0.1701))),
+            "the margin bound is tight: {one_step_more}"
+        );
+    }
+
+    #[test]
+    fn never_more_than_the_bot_moved_in() {
+        let account = long_btc(dec!(30000), dec!(50000));
+        let s = calm(&account);
+        assert_eq!(
+            decide_sweep(&s, MetricKind::LiquidationDistance, &rule(), &caps()),
+            SweepAction::Sweep {
+                amount: Usdt(dec!(10000)),
+                bound: SweepBound::Returnable
+            }
+        );
+        let mut s = calm(&account);
+        s.returnable = Usdt::ZERO;
+        assert_eq!(
+            decide_sweep(&s, MetricKind::LiquidationDistance, &rule(), &caps()),
+            SweepAction::Hold(SweepHold::NothingToReturn)
+        );
+    }
+
+    #[test]
+    fn not_before_the_calm_period_nor_while_volatile_nor_with_a_transfer_open() {
+        let account = long_btc(dec!(30000), dec!(50000));
+        let hold = |s: &SweepSituation<'_>, rule: &SweepRule| {
+            decide_sweep(s, MetricKind::LiquidationDistance, rule, &caps())
+        };
+        let mut s = calm(&account);
+        s.calm_since = Some(Timestamp(2_000_000));
+        assert_eq!(hold(&s, &rule()), SweepAction::Hold(SweepHold::NotCalm));
+        s.calm_since = None;
+        assert_eq!(hold(&s, &rule()), SweepAction::Hold(SweepHold::NotCalm));
+        let bounded = SweepRule {
+            max_volatility: Some(Ratio(dec!(0.0001))),
+            ..rule()
+        };
+        let mut s = calm(&account);
+        assert_eq!(hold(&s, &bounded), SweepAction::Hold(SweepHold::Volatile));
+        s.volatility = Some(Ratio(dec!(0.0002)));
+        assert_eq!(hold(&s, &bounded), SweepAction::Hold(SweepHold::Volatile));
+        s.volatility = Some(Ratio(dec!(0.00005)));
+        assert!(matches!(hold(&s, &bounded), SweepAction::Sweep { .. }));
+        let mut s = calm(&account);
+        s.transfer_open = true;
+        assert_eq!(
+            hold(&s, &rule()),
+            SweepAction::Hold(SweepHold::TransferOpen)
+        );
+        // Below `above` now, whatever the calm period says.
+        let close = long_btc(dec!(10000), dec!(50000));
+        let s = calm(&close);
+        assert_eq!(hold(&s, &rule()), SweepAction::Hold(SweepHold::NotCalm));
+    }
+
+    #[test]
+    fn above_must_clear_target_plus_margin() {
+        let levels = Levels {
+            alert_below: Ratio(dec!(0.10)),
+            top_up_below: Ratio(dec!(0.08)),
+            target: Ratio(dec!(0.12)),
+            floor: Ratio(dec!(0.04)),
+        };
+        assert!(rule().check(&levels).is_ok());
+        let low = SweepRule {
+            above: Ratio(dec!(0.15)),
+            ..rule()
+        };
+        let error = low.check(&levels).unwrap_err();
+        assert!(error.contains("target + margin"), "{error}");
+        let no_margin = SweepRule {
+            margin: Ratio::ZERO,
+            ..rule()
+        };
+        assert!(no_margin.check(&levels).is_err());
+    }
+
+    fn arb_sweep() -> impl Gen<Value = (SweepRule, SweepCaps, Usdt, Usdt, Option<Usdt>)> {
+        (
+            1u32..60,
+            1u32..20,
+            0u32..20_000,
+            0u32..30_000,
+            0u32..30_000,
+            0u32..30_000,
+            proptest::option::of(0u32..30_000),
+        )
+            .prop_map(
+                |(above, margin, per_sweep, per_day, returnable, swept, transferable)| {
+                    let unit = dec!(0.01);
+                    let rule = SweepRule {
+                        above: Ratio(Decimal::from(above + margin) * unit),
+                        margin: Ratio(Decimal::from(margin) * unit),
+                        calm_for: Duration::ZERO,
+                        max_volatility: None,
+                    };
+                    let caps = SweepCaps {
+                        max_per_sweep: Usdt(Decimal::from(per_sweep)),
+                        max_per_day: Usdt(Decimal::from(per_day)),
+                    };
+                    let money = |v: u32| Usdt(Decimal::from(v));
+                    (
+                        rule,
+                        caps,
+                        money(returnable),
+                        money(swept),
+                        transferable.map(money),
+                    )
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Issue 13 item 6: a sweep never leaves the metric below `above − margin` and never
+        /// returns more than was moved in, nor more than its caps or the venue allow.
+        #[test]
+        fn a_sweep_never_crosses_its_floor_nor_returns_more_than_moved_in(
+            account in arb_account(),
+            kind in 0usize..3,
+            (rule, caps, returnable, swept, transferable) in arb_sweep(),
+        ) {
+            let metric = MetricKind::ALL[kind];
+            let mut s = calm(&account);
+            s.returnable = returnable;
+            s.swept_last_24h = swept;
+            s.transferable = transferable;
+            let before = Metrics::of(&account).get(metric);
+            if let SweepAction::Sweep { amount, .. } = decide_sweep(&s, metric, &rule, &caps) {
+                prop_assert!(amount.0 > Decimal::ZERO);
+                prop_assert!(!before.is_below(rule.above), "swept below `above`: {before}");
+                let after = Metrics::of(&metrics::with_collateral(&account, Usdt(-amount.0))).get(metric);
+                prop_assert!(!after.is_below(rule.floor()), "left at {after}, floor {}", rule.floor().percent());
+                prop_assert!(amount <= returnable);
+                prop_assert!(amount <= caps.max_per_sweep);
+                prop_assert!(amount.0 + swept.0 <= caps.max_per_day.0);
+                if let Some(t) = transferable {
+                    prop_assert!(amount <= t);
+                }
+            }
+        }
+    }
+}
