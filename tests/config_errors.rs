@@ -483,3 +483,27 @@ fn a_portfolio_cap_loads_and_zero_is_refused() {
     let error = load_err("portfolio-float", &float, GOOD_STRATEGY).to_string();
     assert!(error.contains("portfolio.max_per_day"), "{error}");
 }
+
+/// Issue 13 item 2: a strategy's `[sweep]` must leave the metric above the refill target.
+#[test]
+fn a_sweep_rule_must_clear_target_plus_margin_and_wait_to_be_calm() {
+    let good =
+        format!("{GOOD_STRATEGY}\n[sweep]\nabove = 0.20\nmargin = 0.03\ncalm_for = \"30m\"\n");
+    let path = write_config("sweep-good", GOOD_ACCOUNT, &good);
+    let config = Config::load(&path).unwrap();
+    let rule = config.accounts[0].strategy.sweep.expect("the rule");
+    assert_eq!(rule.floor().percent(), "17.00%");
+    let low =
+        format!("{GOOD_STRATEGY}\n[sweep]\nabove = 0.14\nmargin = 0.03\ncalm_for = \"30m\"\n");
+    let error = load_err("sweep-low", GOOD_ACCOUNT, &low).to_string();
+    assert!(
+        error.contains("strategy.toml")
+            && error.contains("sweep.above")
+            && error.contains("target + margin"),
+        "{error}"
+    );
+    let hasty =
+        format!("{GOOD_STRATEGY}\n[sweep]\nabove = 0.20\nmargin = 0.03\ncalm_for = \"0s\"\n");
+    let error = load_err("sweep-hasty", GOOD_ACCOUNT, &hasty).to_string();
+    assert!(error.contains("sweep.calm_for"), "{error}");
+}

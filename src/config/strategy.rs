@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::literal::{DurationLit, RatioLit};
 use super::{load_toml, ConfigError};
+use crate::core::sweep::SweepRule;
 use crate::core::{Levels, MetricKind, Strategy, VolatilityWidening};
 
 #[derive(Debug, Deserialize)]
@@ -20,6 +21,17 @@ struct RawStrategy {
     target: RatioLit,
     floor: RatioLit,
     volatility: Option<RawVolatility>,
+    sweep: Option<RawSweep>,
+}
+
+/// `[sweep]`: when the bot may return to the reserve what it moved in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    above: RatioLit,
+    margin: RatioLit,
+    calm_for: DurationLit,
+    max_volatility: Option<RatioLit>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +67,17 @@ pub fn load(path: &Path) -> Result<Strategy, ConfigError> {
         max_widening: v.max_widening.0,
         window: v.window.0,
     });
-    Strategy::new(raw.name, raw.description, metric, levels, volatility)
-        .map_err(|e| ConfigError::new(path, e.key, e.message))
+    let strategy = Strategy::new(raw.name, raw.description, metric, levels, volatility)
+        .map_err(|e| ConfigError::new(path, e.key, e.message))?;
+    match raw.sweep {
+        None => Ok(strategy),
+        Some(sweep) => strategy
+            .with_sweep(SweepRule {
+                above: sweep.above.0,
+                margin: sweep.margin.0,
+                calm_for: sweep.calm_for.0,
+                max_volatility: sweep.max_volatility.map(|v| v.0),
+            })
+            .map_err(|e| ConfigError::new(path, e.key, e.message)),
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rust_decimal::{Decimal, MathematicalOps};
 
+use super::sweep::SweepRule;
 use crate::core::metrics::MetricKind;
 use crate::money::Ratio;
 
@@ -74,6 +75,9 @@ pub struct Strategy {
     pub metric: MetricKind,
     pub levels: Levels,
     pub volatility: Option<VolatilityWidening>,
+    /// When and how far to sweep back to the reserve (`[sweep]`); `None`: never. An
+    /// account must also enable sweeping and set its sweep caps.
+    pub sweep: Option<SweepRule>,
 }
 
 /// Which level is wrong and why; the config layer adds the file name.
@@ -128,7 +132,33 @@ impl Strategy {
             metric,
             levels,
             volatility,
+            sweep: None,
         })
+    }
+
+    /// The strategy with a sweep-back rule, checked against its levels (above > target +
+    /// margin, below 1 where the metric is a fraction below 1, and a calm period).
+    pub fn with_sweep(mut self, rule: SweepRule) -> Result<Self, InvalidStrategy> {
+        rule.check(&self.levels)
+            .map_err(|message| invalid("sweep.above", message))?;
+        if self.metric.levels_below_one() && rule.above.0 >= Decimal::ONE {
+            return Err(invalid(
+                "sweep.above",
+                format!(
+                    "must be below 1 for {}, got {}",
+                    self.metric.name(),
+                    rule.above
+                ),
+            ));
+        }
+        if rule.calm_for.is_zero() {
+            return Err(invalid(
+                "sweep.calm_for",
+                "must be longer than 0: a sweep right after a rescue would hand the wick its margin back".into(),
+            ));
+        }
+        self.sweep = Some(rule);
+        Ok(self)
     }
 }
 
