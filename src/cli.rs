@@ -532,6 +532,11 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                     portfolio_left: None,
                 };
                 let decision = decide(&situation, &account.strategy, &account.caps);
+                for symbol in &snapshot.unguarded {
+                    out.push_str(&format!(
+                        "  warning: {symbol} is on isolated margin: NOT guarded (a top-up of the cross wallet cannot help it); switch it to cross margin to have it guarded\n"
+                    ));
+                }
                 let m = decision.metrics;
                 out.push_str(&format!(
                     "  equity {} USDT, maintenance {} USDT, reserve {} USDT\n  buffer {}, cushion {}, liquidation distance {}; the bot would: {}\n",

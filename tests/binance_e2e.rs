@@ -529,3 +529,19 @@ async fn check_beside_a_running_daemon_opens_no_journal() {
     cli::check(config.clone()).await.unwrap();
     assert!(!journal.exists(), "check created {}", journal.display());
 }
+
+/// Issue 13 item 5: an isolated position is not guarded, and `check` says so by name.
+#[tokio::test]
+async fn check_names_an_isolated_position_as_not_guarded() {
+    let mock = MockBinance::start(d("6000"), d("10000")).await;
+    mock.with(|s| s.isolated = vec!["ETHUSDT".into()]);
+    let path = write_config("mg-check-isolated", &mock, false, "ISOLATED");
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(
+        out.contains("warning: ETHUSDT is on isolated margin: NOT guarded"),
+        "{out}"
+    );
+    mock.with(|s| s.isolated.clear());
+    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    assert!(!out.contains("NOT guarded"), "{out}");
+}

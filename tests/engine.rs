@@ -129,6 +129,7 @@ impl Venue for ScriptedVenue {
             } else {
                 Vec::new()
             },
+            unguarded: Vec::new(),
         })
     }
 

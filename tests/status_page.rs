@@ -145,6 +145,7 @@ fn each_account_is_a_card_with_its_figures_as_text() {
         "snapshot 2026-12-04 18:40:01 UTC (1.2 s ago)",
         "2026-12-04 18:31:07 UTC — top up 1200 7.91 %",
         "2026-12-04 18:31:07 UTC 1200 USDT settled yes",
+        "not guarded ETHUSDT on isolated margin",
     ] {
         assert_has(&main, wanted);
     }

@@ -93,6 +93,8 @@ pub struct AccountRunner {
     /// Set when the venue refused a transfer for the key's rights: no more transfers from this
     /// runner (each would fail the same way) until the key is fixed and the daemon restarted.
     transfers_stopped: Option<String>,
+    /// The positions the venue reported on isolated margin, as last said in the log.
+    unguarded: Vec<String>,
 }
 
 /// How long the runner has gone without a usable snapshot, and how it backs off meanwhile.
@@ -206,6 +208,7 @@ impl AccountRunner {
             blind: Blindness::default(),
             lapsed_looked_up: std::collections::HashMap::new(),
             transfers_stopped: None,
+            unguarded: Vec::new(),
         })
     }
 
@@ -313,6 +316,7 @@ impl AccountRunner {
             return Ok(());
         }
         self.can_see(now);
+        self.note_unguarded(&snapshot);
         self.verify_landed(now, &snapshot);
         self.lapse_unseen(now, &snapshot);
         self.volatility
@@ -345,6 +349,22 @@ impl AccountRunner {
                 .await;
         }
         Ok(())
+    }
+
+    /// Says, when it changes, which open positions are on isolated margin: a top-up of the
+    /// cross wallet cannot help them, so they are left out of every decision and unguarded.
+    fn note_unguarded(&mut self, snapshot: &VenueSnapshot) {
+        if snapshot.unguarded == self.unguarded {
+            return;
+        }
+        if snapshot.unguarded.is_empty() {
+            tracing::info!(account = %self.name, "no position on isolated margin any more");
+        } else {
+            tracing::warn!(account = %self.name, alert = true, positions = ?snapshot.unguarded,
+                "NOT GUARDED: {} on isolated margin; marginguard tops up the cross wallet, which an isolated position does not draw on — switch it to cross margin to have it guarded",
+                snapshot.unguarded.join(", "));
+        }
+        self.unguarded = snapshot.unguarded.clone();
     }
 
     /// How soon the runner sees the account again: the stream's cadence while the venue

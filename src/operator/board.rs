@@ -44,6 +44,8 @@ pub struct Observation {
     pub levels: Levels,
     pub action: Action,
     pub rescues: RescueState,
+    /// Open positions on isolated margin, left out and unguarded.
+    pub unguarded: Vec<String>,
 }
 
 /// One change of action, as the page lists it.
@@ -250,6 +252,7 @@ impl AccountStatus {
             levels: decision.levels,
             action: decision.action,
             rescues,
+            unguarded: snapshot.unguarded.clone(),
         });
     }
 

@@ -50,6 +50,9 @@ pub struct AccountReport {
     /// Why the last tick made no decision, while it does not.
     pub last_failure: Option<String>,
     pub transfers_stopped: Option<String>,
+    /// Open positions on isolated margin: left out of every decision, not guarded.
+    #[serde(default)]
+    pub unguarded: Vec<String>,
     pub last_decisions: Vec<DecisionReport>,
     pub rescues: Vec<RescueReport>,
 }
@@ -161,6 +164,7 @@ impl AccountReport {
             },
             last_failure: status.last_failure.clone(),
             transfers_stopped: status.transfers_stopped.clone(),
+            unguarded: last.map(|l| l.unguarded.clone()).unwrap_or_default(),
             last_decisions: status
                 .decisions
                 .iter()
@@ -248,6 +252,12 @@ impl AccountReport {
         }
         if let Some(why) = &self.transfers_stopped {
             out.push_str(&format!("  TRANSFERS STOPPED: {why}\n"));
+        }
+        if !self.unguarded.is_empty() {
+            out.push_str(&format!(
+                "  NOT GUARDED (isolated margin): {}\n",
+                self.unguarded.join(", ")
+            ));
         }
         if !self.rescues.is_empty() {
             out.push_str("  recent rescues:\n");

@@ -38,6 +38,9 @@ pub struct VenueSnapshot {
     /// position's own figures (a flat rate): the snapshot is degraded, and a top-up sized on
     /// it says so in its log line and its journal reason.
     pub stand_in_tiers: Vec<String>,
+    /// Open positions left out of `account` because a top-up of the cross wallet cannot
+    /// help them (isolated margin): named so the operator hears they are not guarded.
+    pub unguarded: Vec<String>,
 }
 
 /// The idempotency key of one rescue: 128 bits, rendered as a UUID for Bybit's `transferId`

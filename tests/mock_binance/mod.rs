@@ -189,6 +189,8 @@ pub struct State_ {
     pub backoff_until: HashMap<Pool, Instant>,
     pub banned_until: Option<Instant>,
     pub liquidated: bool,
+    /// Extra open positions on isolated margin (1 contract each, isolated wallet 50).
+    pub isolated: Vec<String>,
     pub ws: ws::WsState,
     /// When each transfer request reached the server (before anything else was done).
     pub transfer_arrivals: Vec<Instant>,
@@ -242,6 +244,7 @@ impl MockBinance {
             backoff_until: HashMap::new(),
             banned_until: None,
             liquidated: false,
+            isolated: Vec::new(),
             ws: ws::WsState::default(),
             transfer_arrivals: Vec::new(),
         }));
@@ -674,11 +677,19 @@ fn serve(s: &mut State_, route: Route, query: &str) -> (u16, String) {
                 s.mark = mark;
             }
             s.inspect();
+            let isolated: Vec<serde_json::Value> = s.isolated.iter().map(|symbol| json!({
+                "symbol": symbol, "positionSide": "BOTH", "positionAmt": "1", "entryPrice": "100",
+                "breakEvenPrice": "100", "markPrice": "100", "unRealizedProfit": "0",
+                "liquidationPrice": "0", "isolatedMargin": "50", "notional": "100",
+                "marginAsset": "USDT", "isolatedWallet": "50", "initialMargin": "10",
+                "maintMargin": "0.5", "positionInitialMargin": "10", "openOrderInitialMargin": "0",
+                "adl": 1, "bidNotional": "0", "askNotional": "0", "updateTime": s.now()
+            })).collect();
             if s.qty.is_zero() {
-                return (200, "[]".into());
+                return (200, serde_json::Value::Array(isolated).to_string());
             }
             let notional = s.qty * s.mark;
-            (200, json!([{
+            let cross = json!({
                 "symbol": s.symbol, "positionSide": "BOTH",
                 "positionAmt": s.qty.to_string(), "entryPrice": s.entry.to_string(),
                 "breakEvenPrice": s.entry.to_string(), "markPrice": s.mark.to_string(),
@@ -689,7 +700,10 @@ fn serve(s: &mut State_, route: Route, query: &str) -> (u16, String) {
                 "positionInitialMargin": (notional / Decimal::TEN).to_string(),
                 "openOrderInitialMargin": "0", "adl": 2, "bidNotional": "0", "askNotional": "0",
                 "updateTime": s.now()
-            }]).to_string())
+            });
+            let mut all = vec![cross];
+            all.extend(isolated);
+            (200, serde_json::Value::Array(all).to_string())
         }
         Route::AccountConfig => (200, json!({
             "feeTier": 0, "canTrade": true, "canDeposit": true, "canWithdraw": true,

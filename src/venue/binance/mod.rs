@@ -243,6 +243,7 @@ impl Venue for BinanceVenue {
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
             stand_in_tiers: Vec::new(),
+            unguarded: parse::isolated_symbols(&positions),
         })
     }
 

@@ -223,6 +223,36 @@ pub fn cross_wallet(body: &str) -> Result<Usdt, VenueError> {
         .map_err(|e| malformed(e, body))
 }
 
+/// A position on isolated margin: its own isolated wallet or margin is not zero.
+fn is_isolated(p: &PositionRisk) -> Result<bool, String> {
+    let field = format!("{}.isolatedWallet", p.symbol);
+    let amounts = [&p.isolated_wallet, &p.isolated_margin]
+        .into_iter()
+        .flatten()
+        .map(|n| n.decimal(&field))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(amounts.iter().any(|v| !v.is_zero()))
+}
+
+/// The open USDT positions on isolated margin, which `cross_account` leaves out: a top-up of
+/// the cross wallet cannot help them. Read after `cross_account` accepted the same body, so
+/// an unreadable entry is skipped rather than failing the snapshot twice.
+pub fn isolated_symbols(positions_body: &str) -> Vec<String> {
+    let Ok(raw) = serde_json::from_str::<Vec<PositionRisk>>(positions_body) else {
+        return Vec::new();
+    };
+    raw.iter()
+        .filter(|p| {
+            let open = p
+                .position_amt
+                .decimal(&p.symbol)
+                .is_ok_and(|size| !size.is_zero());
+            open && is_isolated(p).unwrap_or(false)
+        })
+        .map(|p| p.symbol.clone())
+        .collect()
+}
+
 /// The USDT cross account as the core sees it: equity is the cross wallet plus the cross
 /// positions' unrealized PnL (both at the marks of this same `positionRisk` answer), and
 /// maintenance the sum of their `maintMargin` (shared/exchanges/binance.md §4.3). Isolated
@@ -250,15 +280,7 @@ pub fn cross_account(
         if p.margin_asset.as_deref().is_some_and(|a| a != "USDT") {
             continue;
         }
-        let isolated = [&p.isolated_wallet, &p.isolated_margin]
-            .into_iter()
-            .flatten()
-            .map(|n| n.decimal(&field("isolatedWallet")))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?
-            .iter()
-            .any(|v| !v.is_zero());
-        if isolated {
+        if is_isolated(p).map_err(fail)? {
             continue;
         }
         // In hedge mode a SHORT position's amount is negative; make sure of the sign.
@@ -457,5 +479,7 @@ mod tests {
         assert_eq!(account.maintenance, Usdt(dec!(0.36)));
         assert_eq!(account.positions.len(), 1);
         assert_eq!(account.positions[0].leverage, dec!(10));
+        // …and the isolated one is named, so the operator hears it is not guarded.
+        assert_eq!(isolated_symbols(body), vec!["ETHUSDT".to_string()]);
     }
 }

@@ -482,6 +482,8 @@ impl Venue for BybitVenue {
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
             stand_in_tiers,
+            // Bybit's isolated margin is an account mode, refused before any snapshot.
+            unguarded: Vec::new(),
         })
     }
 

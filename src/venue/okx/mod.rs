@@ -385,6 +385,7 @@ impl Venue for OkxVenue {
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
             stand_in_tiers: implied,
+            unguarded: parse::isolated_swaps(&positions),
         })
     }
 

@@ -128,6 +128,20 @@ pub struct RawDetail {
     pub mmr: String,
 }
 
+/// The open swaps on isolated margin, which `account` leaves out: a top-up of the trading
+/// account's cross equity cannot help them. Read after `account` accepted the same body.
+pub fn isolated_swaps(positions_body: &str) -> Vec<String> {
+    let Ok(raw) = data::<RawPosition>("positions", positions_body) else {
+        return Vec::new();
+    };
+    raw.iter()
+        .filter(|p| p.mgn_mode == "isolated")
+        .filter(|p| p.inst_type.is_empty() || p.inst_type == "SWAP")
+        .filter(|p| crate::money::parse_decimal(&p.pos).is_ok_and(|contracts| !contracts.is_zero()))
+        .map(|p| p.inst_id.clone())
+        .collect()
+}
+
 /// One element of `GET /api/v5/account/positions`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -692,5 +706,16 @@ mod tests {
         assert_eq!(tier_rate(&rows, dec!(50)), Some(Ratio(dec!(0.004))));
         assert_eq!(tier_rate(&rows, dec!(-100)), Some(Ratio(dec!(0.005))));
         assert_eq!(tier_rate(&rows, dec!(900)), Some(Ratio(dec!(0.005))));
+    }
+
+    #[test]
+    fn isolated_swaps_are_named_and_cross_or_flat_ones_are_not() {
+        let body = r#"{"code":"0","msg":"","data":[
+          {"instId":"BTC-USDT-SWAP","instType":"SWAP","mgnMode":"isolated","pos":"3","avgPx":"1","markPx":"1"},
+          {"instId":"ETH-USDT-SWAP","instType":"SWAP","mgnMode":"isolated","pos":"0","avgPx":"1","markPx":"1"},
+          {"instId":"SOL-USDT-SWAP","instType":"SWAP","mgnMode":"cross","pos":"5","avgPx":"1","markPx":"1"}
+        ]}"#;
+        assert_eq!(isolated_swaps(body), vec!["BTC-USDT-SWAP".to_string()]);
+        assert!(isolated_swaps("not json").is_empty());
     }
 }

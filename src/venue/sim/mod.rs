@@ -310,6 +310,7 @@ impl Venue for SimVenue {
             reserve_available: state.reserve,
             shadowed: Usdt::ZERO,
             stand_in_tiers: Vec::new(),
+            unguarded: Vec::new(),
         })
     }
 

@@ -183,6 +183,7 @@ mod tests {
             reserve_available: Usdt(dec!(5_000)),
             shadowed: Usdt::ZERO,
             stand_in_tiers: vec![],
+            unguarded: vec![],
         }
     }
 
