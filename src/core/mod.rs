@@ -5,6 +5,7 @@
 //! code run under the simulator, under property tests and beside a live account.
 
 pub mod metrics;
+pub mod reduce;
 pub mod strategy;
 pub mod sweep;
 pub mod tiers;

@@ -1018,3 +1018,142 @@ mod sweeping {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The reduce-only last resort.
+
+mod reducing {
+    use super::*;
+    use crate::core::reduce::{decide_reduction, ReduceDecision, ReduceRule};
+
+    fn rule(max_share: Decimal) -> ReduceRule {
+        ReduceRule {
+            max_share: Ratio(max_share),
+            slippage: Ratio(dec!(0.001)),
+        }
+    }
+
+    const FLOOR: Ratio = Ratio(dec!(0.04));
+
+    fn distance(account: &Account) -> MetricValue {
+        Metrics::of(account).get(MetricKind::LiquidationDistance)
+    }
+
+    #[test]
+    fn below_the_floor_with_no_money_the_smallest_share_that_restores_it_is_closed() {
+        // 2 BTC long, 10×, on 10,000, marked at 45,500: equity 1,000 on a 91,000 notional,
+        // maintenance 455 — about 0.6 % from liquidation. Closing a share s keeps the equity
+        // (less the slippage) on (1 − s)·91,000: a 4 % distance needs s ≈ 0.78.
+        let account = long_btc(dec!(10000), dec!(45500));
+        assert!(
+            distance(&account).is_below(Ratio(dec!(0.01))),
+            "{}",
+            distance(&account)
+        );
+        let ReduceDecision::Reduce(r) = decide_reduction(
+            &account,
+            MetricKind::LiquidationDistance,
+            FLOOR,
+            Usdt::ZERO,
+            &rule(dec!(1)),
+        ) else {
+            panic!("a reduction is due")
+        };
+        assert!(
+            !r.capped && r.share.0 > dec!(0.7) && r.share.0 < dec!(0.85),
+            "{r:?}"
+        );
+        // The smallest that does: a hair less leaves it below the floor.
+        let less = ReduceRule {
+            max_share: Ratio(r.share.0 - dec!(0.001)),
+            ..rule(dec!(1))
+        };
+        let ReduceDecision::Reduce(short) = decide_reduction(
+            &account,
+            MetricKind::LiquidationDistance,
+            FLOOR,
+            Usdt::ZERO,
+            &less,
+        ) else {
+            panic!("a reduction is due")
+        };
+        assert!(short.capped && short.after.is_below(FLOOR), "{short:?}");
+        assert!(!r.after.is_below(FLOOR), "left at {}", r.after);
+        assert_eq!(r.orders.len(), 1);
+        assert_eq!(r.orders[0].quantity.0, dec!(2) * r.share.0);
+    }
+
+    #[test]
+    fn a_top_up_that_restores_the_floor_comes_first() {
+        let account = long_btc(dec!(10000), dec!(45500));
+        assert_eq!(
+            decide_reduction(
+                &account,
+                MetricKind::LiquidationDistance,
+                FLOOR,
+                Usdt(dec!(5000)),
+                &rule(dec!(0.5))
+            ),
+            ReduceDecision::TopUpSuffices
+        );
+        let healthy = long_btc(dec!(30000), dec!(50000));
+        assert_eq!(
+            decide_reduction(
+                &healthy,
+                MetricKind::LiquidationDistance,
+                FLOOR,
+                Usdt::ZERO,
+                &rule(dec!(0.5))
+            ),
+            ReduceDecision::NotNeeded
+        );
+    }
+
+    #[test]
+    fn the_cap_binds_and_says_so() {
+        let account = long_btc(dec!(10000), dec!(45500));
+        let ReduceDecision::Reduce(r) = decide_reduction(
+            &account,
+            MetricKind::LiquidationDistance,
+            FLOOR,
+            Usdt::ZERO,
+            &rule(dec!(0.01)),
+        ) else {
+            panic!("a reduction is due")
+        };
+        assert!(r.capped, "{r:?}");
+        assert_eq!(r.share, Ratio(dec!(0.01)));
+    }
+
+    proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Issue 13 item 6: a reduction never exceeds its cap, never happens while the
+        /// top-up the caps allow could restore the floor, and below its cap it reaches the
+        /// floor.
+        #[test]
+        fn a_reduction_stays_within_its_cap_and_only_when_money_cannot_help(
+            account in arb_account(),
+            kind in 0usize..3,
+            floor in 1u32..40,
+            top_up in 0u32..5_000,
+            cap in 1u32..100,
+        ) {
+            let metric = MetricKind::ALL[kind];
+            let floor = Ratio(Decimal::from(floor) * dec!(0.01));
+            let top_up = Usdt(Decimal::from(top_up));
+            let rule = rule(Decimal::from(cap) * dec!(0.01));
+            let decision = decide_reduction(&account, metric, floor, top_up, &rule);
+            if let ReduceDecision::Reduce(r) = decision {
+                prop_assert!(r.share.0 > Decimal::ZERO && r.share <= rule.max_share);
+                let funded = Metrics::of(&metrics::with_collateral(&account, top_up)).get(metric);
+                prop_assert!(funded.is_below(floor), "a top-up to {funded} would have done");
+                if !r.capped {
+                    prop_assert!(!r.after.is_below(floor), "left at {}", r.after);
+                }
+                for (order, position) in r.orders.iter().zip(&account.positions) {
+                    prop_assert!(order.quantity.0 <= position.size.0.abs() * rule.max_share.0);
+                }
+            }
+        }
+    }
+}
