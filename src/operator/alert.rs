@@ -66,6 +66,8 @@ pub enum AlertEvent {
     Blind,
     /// The account's stream is down and it is watched by polling (a condition).
     StreamFallback,
+    /// An open position is on isolated margin: left out of every decision (a condition).
+    Unguarded,
     /// The venue refused the key's rights for a transfer: no more transfers until fixed.
     KeyProblem,
     /// A rescue could not be journaled, so its money did not move.
@@ -75,7 +77,7 @@ pub enum AlertEvent {
 }
 
 impl AlertEvent {
-    pub const ALL: [AlertEvent; 13] = [
+    pub const ALL: [AlertEvent; 14] = [
         AlertEvent::AlertLevel,
         AlertEvent::TopUpSent,
         AlertEvent::TopUpLanded,
@@ -86,6 +88,7 @@ impl AlertEvent {
         AlertEvent::CapReached,
         AlertEvent::Blind,
         AlertEvent::StreamFallback,
+        AlertEvent::Unguarded,
         AlertEvent::KeyProblem,
         AlertEvent::JournalFailure,
         AlertEvent::Shutdown,
@@ -103,6 +106,7 @@ impl AlertEvent {
             AlertEvent::CapReached => "cap_reached",
             AlertEvent::Blind => "blind",
             AlertEvent::StreamFallback => "stream_fallback",
+            AlertEvent::Unguarded => "unguarded",
             AlertEvent::KeyProblem => "key_problem",
             AlertEvent::JournalFailure => "journal_failure",
             AlertEvent::Shutdown => "shutdown",
@@ -119,6 +123,7 @@ impl AlertEvent {
                 | AlertEvent::CapReached
                 | AlertEvent::Blind
                 | AlertEvent::StreamFallback
+                | AlertEvent::Unguarded
         )
     }
 }

@@ -185,6 +185,7 @@ impl Alerter {
             (AlertEvent::CapReached, cap_bound),
             (AlertEvent::ReserveLow, reserve_low),
             (AlertEvent::StreamFallback, stream_down),
+            (AlertEvent::Unguarded, !last.unguarded.is_empty()),
         ];
         for (event, on) in conditions {
             let alert = || condition_alert(status, event, at, &figures);
@@ -420,6 +421,18 @@ fn condition_alert(
                 money(info.caps.keep_at_least)
             ),
         ),
+        AlertEvent::Unguarded => (
+            AlertSeverity::Warning,
+            format!(
+                "{name}: NOT GUARDED: {} on isolated margin",
+                status
+                    .last
+                    .as_ref()
+                    .map(|l| l.unguarded.join(", "))
+                    .unwrap_or_default()
+            ),
+            "a top-up of the cross wallet cannot help an isolated position; switch it to cross margin to have it guarded".into(),
+        ),
         _ => (
             AlertSeverity::Warning,
             format!("{name}: the stream is down; watching by polling"),
@@ -451,6 +464,7 @@ fn condition_cleared(
         AlertEvent::Emergency => format!("{metric} {value} is back above the floor"),
         AlertEvent::CapReached => "no cap binds any more".into(),
         AlertEvent::ReserveLow => "the reserve is back above keep_at_least".into(),
+        AlertEvent::Unguarded => "no open position on isolated margin any more".into(),
         _ => "the stream is back; deciding on every mark".into(),
     };
     // As loud as the alert it clears: whoever was told it started hears that it ended.

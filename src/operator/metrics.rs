@@ -290,6 +290,17 @@ fn account_activity(out: &mut String, scrape: &Scrape<'_>) {
         let fresh = status.is_fresh(*now, scrape.max_age);
         ready.sample(&labels(status), u8::from(fresh));
     }
+    let mut unguarded = Family::new(
+        out,
+        "marginguard_unguarded_positions",
+        "gauge",
+        "Open positions on isolated margin, left out of every decision.",
+    );
+    for (status, _) in &scrape.accounts {
+        if let Some(last) = &status.last {
+            unguarded.sample(&labels(status), last.unguarded.len());
+        }
+    }
     let mut stream = Family::new(
         out,
         "marginguard_stream_connected",
