@@ -407,8 +407,17 @@ fn day_path(day: &Scenario, symbol: &str, notes: &mut Vec<String>) -> (Arc<Vec<B
     if let Some(own) = day.positions.iter().find(|p| p.symbol == symbol) {
         return (own.bars.clone(), own.klines_path.clone());
     }
-    if let Some(found) = sibling_klines(day, symbol) {
-        return found;
+    if let Some((bars, path)) = sibling_klines(day, symbol) {
+        let day_is_perp = day.positions[0]
+            .klines_path
+            .to_string_lossy()
+            .contains("-perp");
+        if day_is_perp && !path.to_string_lossy().contains("-perp") {
+            notes.push(format!(
+                "{symbol}: no perpetual klines for this day; its spot klines stand in"
+            ));
+        }
+        return (bars, path);
     }
     let proxy = day
         .positions
@@ -806,10 +815,15 @@ fn recommendation_lines(plan: &Plan) -> String {
     }
     for day in plan.days.iter().filter(|d| d.needed.is_none()) {
         out.push_str(&format!(
-            "  not survivable: {} ({}) — liquidated even with {} USDT in reserve\n",
+            "  not survivable: {} ({}) — liquidated even with {} USDT in reserve{}\n",
             day.day,
             day.scenario,
-            money(day.upper)
+            money(day.upper),
+            if plan.book.caps.is_some() {
+                " under the account's caps"
+            } else {
+                ""
+            }
         ));
     }
     out.push_str(&format!(
