@@ -391,10 +391,15 @@ fn shipped_strategy(name: &str) -> Result<Strategy, CliError> {
 }
 
 fn progress_bar(done: usize, total: usize) {
+    progress_bar_of(done, total, "runs");
+}
+
+/// `[####……] done/total <what>` on stderr, redrawn in place.
+fn progress_bar_of(done: usize, total: usize, what: &str) {
     let width = 30;
     let filled = done * width / total.max(1);
     eprint!(
-        "\r  [{}{}] {done}/{total} runs",
+        "\r  [{}{}] {done}/{total} {what}",
         "#".repeat(filled),
         ".".repeat(width - filled)
     );
@@ -548,6 +553,11 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                     m.distance,
                     report::action_label(&decision.action)
                 ));
+                // A simulated account's book is a scenario: `plan --scenario` covers it.
+                if account.venue.kind() != "sim" {
+                    let line = check_plan_line(&config.path, account, &snapshot).await;
+                    out.push_str(&format!("  {line}\n"));
+                }
             }
             Err(error) => refusals.push(format!("{}: snapshot failed: {error}", account.name)),
         }
@@ -774,6 +784,185 @@ fn journal_summary(
         out.push_str(&report::history(rows));
     }
     out
+}
+
+/// Where `plan`'s book comes from.
+#[derive(Debug, Clone)]
+pub enum BookSource {
+    /// A scenario file's positions, wallet and reserve.
+    Scenario(PathBuf),
+    /// A live account, read once through `check`'s path (moving nothing).
+    Account { config: PathBuf, account: String },
+}
+
+/// What `plan` was asked for.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub book: BookSource,
+    /// Default: the account's strategy, or the shipped `distance`.
+    pub strategy: Option<PathBuf>,
+    /// Default: the scenario's, or 1 minute for an account.
+    pub settlement: Option<Duration>,
+    /// Default: the scenario's, or the account's.
+    pub poll_interval: Option<Duration>,
+    /// Crash-day scenario files; empty: every shipped `scenarios/*.toml`.
+    pub days: Vec<PathBuf>,
+    pub format: OutputFormat,
+}
+
+/// The settlement an account's plan assumes unless told: the scenarios' own minute.
+pub const PLAN_SETTLEMENT: Duration = Duration::from_secs(60);
+
+/// `scenarios/`, found like [`default_config_path`]: the working folder's, else the source
+/// tree's this binary was built from.
+pub fn shipped_scenarios_dir() -> PathBuf {
+    let local = PathBuf::from("scenarios");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// `plan`: how much reserve the book needs, from every shipped crash day.
+pub async fn plan(request: &PlanRequest) -> Result<String, CliError> {
+    let (book, defaults) = match &request.book {
+        BookSource::Scenario(path) => {
+            let scenario = Scenario::load(path)?;
+            let defaults = (None, scenario.poll_interval, scenario.settlement);
+            (crate::plan::Book::from_scenario(&scenario), defaults)
+        }
+        BookSource::Account { config, account } => {
+            let config = load_config(config)?;
+            let account = find_account(&config, account)?;
+            let book = read_book(account).await?;
+            let defaults = (
+                Some(account.strategy.clone()),
+                account.poll_interval,
+                PLAN_SETTLEMENT,
+            );
+            (book, defaults)
+        }
+    };
+    let (account_strategy, poll_interval, settlement) = defaults;
+    let strategy = match (&request.strategy, account_strategy) {
+        (Some(path), _) => config::strategy::load(path)?,
+        (None, Some(strategy)) => strategy,
+        (None, None) => shipped_strategy("distance")?,
+    };
+    let settings = crate::plan::PlanSettings {
+        strategy,
+        poll_interval: request.poll_interval.unwrap_or(poll_interval),
+        settlement: request.settlement.unwrap_or(settlement),
+        precision: crate::plan::Precision::FINE,
+    };
+    let days = load_plan_days(&request.days)?;
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let plan = plan_off_the_runtime(book, days, settings, move |done, total| {
+        if show {
+            progress_bar_of(done, total, "crash days");
+        }
+    })
+    .await?;
+    Ok(match request.format {
+        OutputFormat::Table => crate::plan::render_table(&plan),
+        OutputFormat::Csv => crate::plan::render_csv(&plan),
+        OutputFormat::Json => crate::plan::render_json(&plan),
+    })
+}
+
+/// The planner blocks while its own worker threads replay, so it runs beside the runtime.
+async fn plan_off_the_runtime(
+    book: crate::plan::Book,
+    days: Vec<Scenario>,
+    settings: crate::plan::PlanSettings,
+    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+) -> Result<crate::plan::Plan, CliError> {
+    tokio::task::spawn_blocking(move || crate::plan::plan(&book, &days, &settings, &progress))
+        .await
+        .map_err(|e| CliError::Usage(format!("the planner stopped: {e}")))?
+        .map_err(plan_error)
+}
+
+fn plan_error(error: crate::plan::PlanError) -> CliError {
+    match error {
+        crate::plan::PlanError::Day(e) => CliError::Config(e),
+        other => CliError::Usage(other.to_string()),
+    }
+}
+
+fn load_plan_days(requested: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
+    let paths = if requested.is_empty() {
+        crate::plan::shipped_days(&shipped_scenarios_dir()).map_err(plan_error)?
+    } else {
+        requested.to_vec()
+    };
+    crate::plan::load_days(&paths).map_err(plan_error)
+}
+
+/// The account called `name`, or a usage error naming the ones there are.
+fn find_account<'c>(config: &'c Config, name: &str) -> Result<&'c AccountConfig, CliError> {
+    config
+        .accounts
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+            CliError::Usage(format!(
+                "{}: no account `{name}`; allowed: {}",
+                config.path.display(),
+                names.join(", ")
+            ))
+        })
+}
+
+/// One snapshot of the account through the dry-run wrapper, as `check` reads it.
+async fn read_book(account: &AccountConfig) -> Result<crate::plan::Book, CliError> {
+    let wired = wiring::build_venues(std::slice::from_ref(account), Mode::DryRun);
+    let venue = wired
+        .venues
+        .first()
+        .ok_or_else(|| CliError::Usage(format!("{}: no venue was built", account.name)))?;
+    let snapshot = venue
+        .snapshot()
+        .await
+        .map_err(|e| CliError::Refused(format!("{}: snapshot failed: {e}", account.name)))?;
+    Ok(book_of(account, &snapshot))
+}
+
+fn book_of(account: &AccountConfig, snapshot: &crate::venue::VenueSnapshot) -> crate::plan::Book {
+    crate::plan::Book::from_account(
+        &account.name,
+        &snapshot.account,
+        snapshot.reserve_available,
+        account.caps.clone(),
+    )
+}
+
+/// `check`'s one-line plan for a live account, on the coarse search so `check` stays fast.
+async fn check_plan_line(
+    config_path: &Path,
+    account: &AccountConfig,
+    snapshot: &crate::venue::VenueSnapshot,
+) -> String {
+    let days = match load_plan_days(&[]) {
+        Ok(days) => days,
+        Err(e) => return format!("reserve plan: unavailable ({e})"),
+    };
+    let settings = crate::plan::PlanSettings {
+        strategy: account.strategy.clone(),
+        poll_interval: account.poll_interval,
+        settlement: PLAN_SETTLEMENT,
+        precision: crate::plan::Precision::COARSE,
+    };
+    let command = format!(
+        "marginguard plan --config {} --account {}",
+        config_path.display(),
+        account.name
+    );
+    match plan_off_the_runtime(book_of(account, snapshot), days, settings, |_, _| {}).await {
+        Ok(plan) => crate::plan::one_line(&plan, &command),
+        Err(e) => format!("reserve plan: unavailable ({e})"),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod failpoint;
 pub mod journal;
 pub mod money;
 pub mod operator;
+pub mod plan;
 pub mod plot;
 pub mod replay;
 pub mod report;

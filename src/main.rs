@@ -100,6 +100,33 @@ enum Command {
         #[arg(long, value_parser = parse_plot_arg)]
         plot: Option<PathBuf>,
     },
+    /// How much reserve a book needs: replay it through every shipped crash day with a
+    /// strategy and report, per day, the hindsight oracle's reserve and the strategy's need.
+    Plan {
+        /// The book: a scenario file's positions, wallet and reserve.
+        #[arg(long, conflicts_with_all = ["config", "account"], required_unless_present = "config")]
+        scenario: Option<PathBuf>,
+        /// The book: a live account of this config, read once (moving nothing).
+        #[arg(long, requires = "account")]
+        config: Option<PathBuf>,
+        /// Which account of --config.
+        #[arg(long, requires = "config")]
+        account: Option<String>,
+        /// Default: the account's strategy, or strategies/distance.toml.
+        #[arg(long)]
+        strategy: Option<PathBuf>,
+        /// Transfer settlement latency (default: the scenario's, or 1m).
+        #[arg(long, value_parser = parse_settlement_arg)]
+        settlement: Option<std::time::Duration>,
+        /// Poll interval (default: the scenario's, or the account's).
+        #[arg(long, value_parser = parse_poll_interval_arg)]
+        poll_interval: Option<std::time::Duration>,
+        /// Crash-day scenarios to replay through (default: every shipped scenarios/*.toml).
+        #[arg(long, num_args = 1..)]
+        days: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Replay a grid of strategy variants × reserves × scenarios on all cores and report
     /// survival against reserve spent, with the frontier marked.
     Sweep {
@@ -292,6 +319,37 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
                 plot,
             };
             Ok(cli::simulate(&request).await?)
+        }
+        Command::Plan {
+            scenario,
+            config,
+            account,
+            strategy,
+            settlement,
+            poll_interval,
+            days,
+            format: output,
+        } => {
+            init_logging(format, verbose, "off");
+            let book = match (scenario, config, account) {
+                (Some(path), _, _) => cli::BookSource::Scenario(path),
+                (None, Some(config), Some(account)) => cli::BookSource::Account { config, account },
+                _ => {
+                    return Err(CliError::Usage(
+                        "give --scenario FILE, or --config FILE --account NAME".into(),
+                    )
+                    .into())
+                }
+            };
+            let request = cli::PlanRequest {
+                book,
+                strategy,
+                settlement,
+                poll_interval,
+                days,
+                format: output_format(output),
+            };
+            Ok(cli::plan(&request).await?)
         }
         Command::Sweep {
             scenario,
