@@ -488,6 +488,30 @@ fn caps_line(caps: &Caps) -> String {
 /// `check`: validate, then read each account once (never moving anything) and print its
 /// buffer. A key that can withdraw is refused.
 pub async fn check(config: Config) -> Result<String, CliError> {
+    check_with(config, CheckOptions::default()).await
+}
+
+/// What `check` does beyond reading each account once.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// The one-line reserve plan per live account (a few replays per crash day: about a
+    /// second per account in a release build).
+    pub plan: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self { plan: true }
+    }
+}
+
+impl CheckOptions {
+    /// Keys, modes and figures only (`check --no-plan`).
+    pub const WITHOUT_PLAN: CheckOptions = CheckOptions { plan: false };
+}
+
+/// `check` as asked.
+pub async fn check_with(config: Config, options: CheckOptions) -> Result<String, CliError> {
     let mut out = format!(
         "{}: valid; {} account(s); dry_run = {}\n",
         config.path.display(),
@@ -554,7 +578,7 @@ pub async fn check(config: Config) -> Result<String, CliError> {
                     report::action_label(&decision.action)
                 ));
                 // A simulated account's book is a scenario: `plan --scenario` covers it.
-                if account.venue.kind() != "sim" {
+                if options.plan && account.venue.kind() != "sim" {
                     let line = check_plan_line(&config.path, account, &snapshot).await;
                     out.push_str(&format!("  {line}\n"));
                 }

@@ -47,6 +47,10 @@ enum Command {
     Check {
         #[arg(long)]
         config: PathBuf,
+        /// Skip the one-line reserve plan per live account (it replays the shipped crash
+        /// days: about a second per account).
+        #[arg(long)]
+        no_plan: bool,
     },
     /// Print the rescues recorded in the journal: when, account, amount, buffer, state.
     History {
@@ -272,10 +276,11 @@ async fn execute(command: Command, format: LogFormat, verbose: u8) -> anyhow::Re
             );
             Ok(cli::run(config, dry_run, ticks, shutdown).await?)
         }
-        Command::Check { config } => {
+        Command::Check { config, no_plan } => {
             init_logging(format, verbose, "warn");
             let config = cli::load_config(&config)?;
-            Ok(cli::check(config).await?)
+            let options = cli::CheckOptions { plan: !no_plan };
+            Ok(cli::check_with(config, options).await?)
         }
         Command::History { config, dry_run } => {
             init_logging(format, verbose, "warn");

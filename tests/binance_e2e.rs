@@ -20,21 +20,13 @@ use mock_binance::{d, MockBinance, Route, SECRET};
 
 /// A config file for one Binance account on the mock; env var names unique per test.
 fn write_config(dir_name: &str, mock: &MockBinance, dry_run: bool, tag: &str) -> PathBuf {
-    let key_env = format!("MG_TEST_BINANCE_KEY_{tag}");
-    let secret_env = format!("MG_TEST_BINANCE_SECRET_{tag}");
-    std::env::set_var(&key_env, mock_binance::API_KEY);
-    std::env::set_var(&secret_env, SECRET);
-    let table = format!(
-        r#"profile = "custom"
-futures_url = "{url}"
-spot_url = "{url}"
-api_key_env = "{key_env}"
-api_secret_env = "{secret_env}"
-request_timeout = "2s"
-"#,
-        url = mock.url,
-    );
-    common::write_config(dir_name, "binance", &table, dry_run)
+    common::binance_mock_config(
+        dir_name,
+        &mock.url,
+        (mock_binance::API_KEY, SECRET),
+        dry_run,
+        tag,
+    )
 }
 
 #[tokio::test]
@@ -103,7 +95,12 @@ fn refusal(result: Result<String, CliError>) -> String {
 async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
     let path = write_config("mg-check", &mock, false, "CHECK");
-    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    let out = cli::check_with(
+        Config::load(&path).unwrap(),
+        cli::CheckOptions::WITHOUT_PLAN,
+    )
+    .await
+    .unwrap();
     assert!(
         out.contains("key: withdraw no, transfer yes, IP-restricted yes"),
         "{out}"
@@ -116,21 +113,38 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     assert!(!out.contains("warning"), "{out}");
 
     mock.with(|s| s.restrictions["ipRestrict"] = false.into());
-    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    let out = cli::check_with(
+        Config::load(&path).unwrap(),
+        cli::CheckOptions::WITHOUT_PLAN,
+    )
+    .await
+    .unwrap();
     assert!(
         out.contains("warning: the key has no IP restriction"),
         "{out}"
     );
 
     mock.with(|s| s.restrictions["enableWithdrawals"] = true.into());
-    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    let message = refusal(
+        cli::check_with(
+            Config::load(&path).unwrap(),
+            cli::CheckOptions::WITHOUT_PLAN,
+        )
+        .await,
+    );
     assert!(message.contains("the API key can withdraw"), "{message}");
 
     mock.with(|s| {
         s.restrictions["enableWithdrawals"] = false.into();
         s.restrictions["permitsUniversalTransfer"] = false.into();
     });
-    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    let message = refusal(
+        cli::check_with(
+            Config::load(&path).unwrap(),
+            cli::CheckOptions::WITHOUT_PLAN,
+        )
+        .await,
+    );
     assert!(
         message.contains("cannot transfer into the futures wallet"),
         "{message}"
@@ -140,7 +154,13 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
         s.restrictions["permitsUniversalTransfer"] = true.into();
         s.multi_assets = true;
     });
-    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    let message = refusal(
+        cli::check_with(
+            Config::load(&path).unwrap(),
+            cli::CheckOptions::WITHOUT_PLAN,
+        )
+        .await,
+    );
     assert!(message.contains("Multi-Assets mode"), "{message}");
     assert_eq!(mock.count(Route::Transfer), 0, "check never moves money");
 }
@@ -506,7 +526,13 @@ async fn one_venue_account_configured_twice_is_refused() {
     );
     assert!(mock.ledger().is_empty(), "nothing armed, nothing moved");
     // `check` runs the same pre-flight, so it refuses what `run` refuses.
-    let message = refusal(cli::check(Config::load(&path).unwrap()).await);
+    let message = refusal(
+        cli::check_with(
+            Config::load(&path).unwrap(),
+            cli::CheckOptions::WITHOUT_PLAN,
+        )
+        .await,
+    );
     assert!(message.contains("the same binance account"), "{message}");
 }
 
@@ -520,13 +546,15 @@ async fn check_beside_a_running_daemon_opens_no_journal() {
     let journal = marginguard::journal::dry_run_path(&config.journal);
     let _ = std::fs::remove_file(&journal);
     let daemon = marginguard::journal::Journal::open(&journal).expect("the daemon's journal");
-    let out = cli::check(config.clone())
+    let out = cli::check_with(config.clone(), cli::CheckOptions::WITHOUT_PLAN)
         .await
         .expect("check runs beside the daemon");
     assert!(out.contains("key: withdraw no"), "{out}");
     drop(daemon);
     let _ = std::fs::remove_file(&journal);
-    cli::check(config.clone()).await.unwrap();
+    cli::check_with(config.clone(), cli::CheckOptions::WITHOUT_PLAN)
+        .await
+        .unwrap();
     assert!(!journal.exists(), "check created {}", journal.display());
 }
 
@@ -536,12 +564,22 @@ async fn check_names_an_isolated_position_as_not_guarded() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
     mock.with(|s| s.isolated = vec!["ETHUSDT".into()]);
     let path = write_config("mg-check-isolated", &mock, false, "ISOLATED");
-    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    let out = cli::check_with(
+        Config::load(&path).unwrap(),
+        cli::CheckOptions::WITHOUT_PLAN,
+    )
+    .await
+    .unwrap();
     assert!(
         out.contains("warning: ETHUSDT is on isolated margin: NOT guarded"),
         "{out}"
     );
     mock.with(|s| s.isolated.clear());
-    let out = cli::check(Config::load(&path).unwrap()).await.unwrap();
+    let out = cli::check_with(
+        Config::load(&path).unwrap(),
+        cli::CheckOptions::WITHOUT_PLAN,
+    )
+    .await
+    .unwrap();
     assert!(!out.contains("NOT guarded"), "{out}");
 }

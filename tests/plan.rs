@@ -222,21 +222,14 @@ fn an_unknown_symbol_rides_btcs_path_with_a_note() {
 }
 
 fn write_config(dir_name: &str, mock: &MockBinance, tag: &str) -> PathBuf {
-    let key_env = format!("MG_TEST_PLAN_KEY_{tag}");
-    let secret_env = format!("MG_TEST_PLAN_SECRET_{tag}");
-    std::env::set_var(&key_env, mock_binance::API_KEY);
-    std::env::set_var(&secret_env, SECRET);
-    let table = format!(
-        r#"profile = "custom"
-futures_url = "{url}"
-spot_url = "{url}"
-api_key_env = "{key_env}"
-api_secret_env = "{secret_env}"
-request_timeout = "2s"
-"#,
-        url = mock.url,
-    );
-    common::write_config(dir_name, "binance", &table, false)
+    let tag = format!("PLAN_{tag}");
+    common::binance_mock_config(
+        dir_name,
+        &mock.url,
+        (mock_binance::API_KEY, SECRET),
+        false,
+        &tag,
+    )
 }
 
 fn account_request(config: PathBuf, account: &str, format: OutputFormat) -> PlanRequest {

@@ -297,3 +297,28 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A config for one Binance account on a mock at `url`, holding `key`/`secret` in env vars
+/// whose names carry `tag` (unique per test: tests run in parallel in one process).
+pub fn binance_mock_config(
+    dir_name: &str,
+    url: &str,
+    (key, secret): (&str, &str),
+    dry_run: bool,
+    tag: &str,
+) -> PathBuf {
+    let key_env = format!("MG_TEST_BINANCE_KEY_{tag}");
+    let secret_env = format!("MG_TEST_BINANCE_SECRET_{tag}");
+    std::env::set_var(&key_env, key);
+    std::env::set_var(&secret_env, secret);
+    let table = format!(
+        r#"profile = "custom"
+futures_url = "{url}"
+spot_url = "{url}"
+api_key_env = "{key_env}"
+api_secret_env = "{secret_env}"
+request_timeout = "2s"
+"#
+    );
+    write_config(dir_name, "binance", &table, dry_run)
+}
