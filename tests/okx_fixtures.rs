@@ -57,14 +57,16 @@ fn positions_samples_map_or_are_left_out() {
         wallet: Usdt(dec!(1000)),
     };
     // The isolated MARGIN sample is not a cross swap: nothing for the USDT pool.
-    let (account, _) = parse::account(
+    let read = parse::account(
         AccountMode::Futures,
         &pool,
         &fixture("positions_isolated_margin.json"),
         &Reference::default(),
     )
     .unwrap();
-    assert!(account.positions.is_empty());
+    assert!(read.account.positions.is_empty());
+    // …nor an unguarded swap: it is isolated spot margin, which no USDT top-up concerns.
+    assert!(read.isolated.is_empty());
     // The cross SWAP sample has no markPx (2021 field set): absent, so no decision.
     let error = parse::account(
         AccountMode::Futures,

@@ -234,7 +234,7 @@ impl Venue for BinanceVenue {
         let wallet = parse::cross_wallet(&account)?;
         let symbols = parse::position_symbols(&positions);
         let tiers = self.tiers_for(&symbols).await?;
-        let account = parse::cross_account(wallet, &positions, &tiers)?;
+        let (account, unguarded) = parse::cross_account_and_isolated(wallet, &positions, &tiers)?;
         let reserve = parse::spot_free_usdt(&spot)?;
         Ok(VenueSnapshot {
             as_of,
@@ -243,7 +243,7 @@ impl Venue for BinanceVenue {
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
             stand_in_tiers: Vec::new(),
-            unguarded: parse::isolated_symbols(&positions),
+            unguarded,
         })
     }
 

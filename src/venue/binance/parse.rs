@@ -234,25 +234,6 @@ fn is_isolated(p: &PositionRisk) -> Result<bool, String> {
     Ok(amounts.iter().any(|v| !v.is_zero()))
 }
 
-/// The open USDT positions on isolated margin, which `cross_account` leaves out: a top-up of
-/// the cross wallet cannot help them. Read after `cross_account` accepted the same body, so
-/// an unreadable entry is skipped rather than failing the snapshot twice.
-pub fn isolated_symbols(positions_body: &str) -> Vec<String> {
-    let Ok(raw) = serde_json::from_str::<Vec<PositionRisk>>(positions_body) else {
-        return Vec::new();
-    };
-    raw.iter()
-        .filter(|p| {
-            let open = p
-                .position_amt
-                .decimal(&p.symbol)
-                .is_ok_and(|size| !size.is_zero());
-            open && is_isolated(p).unwrap_or(false)
-        })
-        .map(|p| p.symbol.clone())
-        .collect()
-}
-
 /// The USDT cross account as the core sees it: equity is the cross wallet plus the cross
 /// positions' unrealized PnL (both at the marks of this same `positionRisk` answer), and
 /// maintenance the sum of their `maintMargin` (shared/exchanges/binance.md §4.3). Isolated
@@ -263,7 +244,18 @@ pub fn cross_account(
     positions_body: &str,
     tiers: &HashMap<String, Arc<TierTable>>,
 ) -> Result<Account, VenueError> {
+    cross_account_and_isolated(wallet, positions_body, tiers).map(|(account, _)| account)
+}
+
+/// As `cross_account`, with the open USDT positions it leaves out for being on isolated
+/// margin (named, so the operator hears they are not guarded), from the one parse.
+pub fn cross_account_and_isolated(
+    wallet: Usdt,
+    positions_body: &str,
+    tiers: &HashMap<String, Arc<TierTable>>,
+) -> Result<(Account, Vec<String>), VenueError> {
     let raw: Vec<PositionRisk> = json("positions", positions_body)?;
+    let mut isolated = Vec::new();
     let fail = |e: String| malformed(e, positions_body);
     let mut positions = Vec::new();
     let mut pnl = Usdt::ZERO;
@@ -281,6 +273,7 @@ pub fn cross_account(
             continue;
         }
         if is_isolated(p).map_err(fail)? {
+            isolated.push(p.symbol.clone());
             continue;
         }
         // In hedge mode a SHORT position's amount is negative; make sure of the sign.
@@ -336,11 +329,12 @@ pub fn cross_account(
             tiers: table,
         });
     }
-    Ok(Account {
+    let account = Account {
         equity: wallet + pnl,
         maintenance,
         positions,
-    })
+    };
+    Ok((account, isolated))
 }
 
 /// Symbols with an open position in a `positionRisk` answer (to refresh missing brackets).
@@ -480,6 +474,7 @@ mod tests {
         assert_eq!(account.positions.len(), 1);
         assert_eq!(account.positions[0].leverage, dec!(10));
         // …and the isolated one is named, so the operator hears it is not guarded.
-        assert_eq!(isolated_symbols(body), vec!["ETHUSDT".to_string()]);
+        let (_, isolated) = cross_account_and_isolated(Usdt(dec!(50)), body, &tiers).unwrap();
+        assert_eq!(isolated, vec!["ETHUSDT".to_string()]);
     }
 }

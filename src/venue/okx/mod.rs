@@ -374,18 +374,18 @@ impl Venue for OkxVenue {
         let reserve = parse::funding_usdt(&funding)?;
         let ids = parse::open_cross_swaps(&positions)?;
         let reference = self.reference_for(&ids).await;
-        let (account, implied) = parse::account(mode, &pool, &positions, &reference)?;
-        if !implied.is_empty() {
-            tracing::debug!(?implied, "tiers implied from the positions' own figures");
+        let read = parse::account(mode, &pool, &positions, &reference)?;
+        if !read.implied.is_empty() {
+            tracing::debug!(implied = ?read.implied, "tiers implied from the positions' own figures");
         }
         Ok(VenueSnapshot {
             as_of,
-            account,
+            account: read.account,
             wallet_balance: pool.wallet,
             reserve_available: reserve,
             shadowed: Usdt::ZERO,
-            stand_in_tiers: implied,
-            unguarded: parse::isolated_swaps(&positions),
+            stand_in_tiers: read.implied,
+            unguarded: read.isolated,
         })
     }
 

@@ -128,20 +128,6 @@ pub struct RawDetail {
     pub mmr: String,
 }
 
-/// The open swaps on isolated margin, which `account` leaves out: a top-up of the trading
-/// account's cross equity cannot help them. Read after `account` accepted the same body.
-pub fn isolated_swaps(positions_body: &str) -> Vec<String> {
-    let Ok(raw) = data::<RawPosition>("positions", positions_body) else {
-        return Vec::new();
-    };
-    raw.iter()
-        .filter(|p| p.mgn_mode == "isolated")
-        .filter(|p| p.inst_type.is_empty() || p.inst_type == "SWAP")
-        .filter(|p| crate::money::parse_decimal(&p.pos).is_ok_and(|contracts| !contracts.is_zero()))
-        .map(|p| p.inst_id.clone())
-        .collect()
-}
-
 /// One element of `GET /api/v5/account/positions`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -457,8 +443,21 @@ pub struct Reference {
     pub tiers: HashMap<String, Vec<TierRow>>,
 }
 
-/// The cross account as the core sees it, and the positions whose tiers had to be implied from
-/// their own `mmr` (tiers or instrument unknown).
+/// What one positions answer says of the account.
+#[derive(Debug, Clone)]
+pub struct AccountRead {
+    /// The cross account as the core sees it.
+    pub account: Account,
+    /// Positions whose tiers had to be implied from their own `mmr` (tiers or instrument
+    /// unknown).
+    pub implied: Vec<String>,
+    /// Open swaps on isolated margin, left out: a top-up of the trading account's cross
+    /// equity cannot help them.
+    pub isolated: Vec<String>,
+}
+
+/// The cross account as the core sees it, the positions whose tiers had to be implied, and
+/// the isolated swaps it leaves out.
 ///
 /// Each position is quantity-tiered at OKX (tiers in contracts), so a price move never changes
 /// its tier: its table is flat at its tier's rate. The rates are then scaled by `D / Σ tier
@@ -469,18 +468,23 @@ pub fn account(
     pool: &Pool,
     positions_body: &str,
     reference: &Reference,
-) -> Result<(Account, Vec<String>), VenueError> {
+) -> Result<AccountRead, VenueError> {
     let raw: Vec<RawPosition> = data("positions", positions_body)?;
     let fail = |e: String| malformed(e, positions_body);
     let mut implied = Vec::new();
+    let mut isolated = Vec::new();
     let mut built: Vec<(Position, Ratio)> = Vec::new();
     for p in &raw {
         let field = |name: &str| format!("{}.{name}", p.inst_id);
         let contracts = required(&p.pos, &field("pos")).map_err(fail)?;
-        if contracts.is_zero() || p.mgn_mode != "cross" {
+        let swap = p.inst_type.is_empty() || p.inst_type == "SWAP";
+        if contracts.is_zero() || !swap {
             continue;
         }
-        if !p.inst_type.is_empty() && p.inst_type != "SWAP" {
+        if p.mgn_mode != "cross" {
+            if p.mgn_mode == "isolated" {
+                isolated.push(p.inst_id.clone());
+            }
             continue;
         }
         // Futures mode: only the USDT pool's positions draw on the USDT a top-up brings.
@@ -576,14 +580,15 @@ pub fn account(
             p
         })
         .collect();
-    Ok((
-        Account {
+    Ok(AccountRead {
+        account: Account {
             equity: pool.equity,
             maintenance,
             positions,
         },
         implied,
-    ))
+        isolated,
+    })
 }
 
 /// The id OKX gave an accepted transfer.
@@ -713,9 +718,29 @@ mod tests {
         let body = r#"{"code":"0","msg":"","data":[
           {"instId":"BTC-USDT-SWAP","instType":"SWAP","mgnMode":"isolated","pos":"3","avgPx":"1","markPx":"1"},
           {"instId":"ETH-USDT-SWAP","instType":"SWAP","mgnMode":"isolated","pos":"0","avgPx":"1","markPx":"1"},
-          {"instId":"SOL-USDT-SWAP","instType":"SWAP","mgnMode":"cross","pos":"5","avgPx":"1","markPx":"1"}
+          {"instId":"SOL-USDT-SWAP","instType":"SWAP","mgnMode":"cross","ccy":"USDT","pos":"5","lever":"10","avgPx":"1","markPx":"1","notionalUsd":"5","mmr":"0.1"}
         ]}"#;
-        assert_eq!(isolated_swaps(body), vec!["BTC-USDT-SWAP".to_string()]);
-        assert!(isolated_swaps("not json").is_empty());
+        let pool = Pool {
+            equity: Usdt(dec!(1000)),
+            ratio: Some(dec!(10000)),
+            denominator: Some(Usdt(dec!(0.1))),
+            mmr: Some(Usdt(dec!(0.1))),
+            wallet: Usdt(dec!(1000)),
+        };
+        let read = account(AccountMode::Futures, &pool, body, &Reference::default()).unwrap();
+        assert_eq!(read.isolated, vec!["BTC-USDT-SWAP".to_string()]);
+        assert_eq!(
+            read.account.positions.len(),
+            1,
+            "the cross swap is the account's"
+        );
+        // An unreadable answer is no snapshot at all, not an empty list.
+        assert!(account(
+            AccountMode::Futures,
+            &pool,
+            "not json",
+            &Reference::default()
+        )
+        .is_err());
     }
 }
