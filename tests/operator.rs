@@ -10,8 +10,8 @@ use common::{repo, sim_account};
 use marginguard::config::Config;
 use marginguard::engine::{run_accounts, AccountExit, EventKind};
 use marginguard::operator::http::{self, HttpSettings};
-use marginguard::operator::metrics::DeliveryCounts;
 use marginguard::operator::status::StatusReport;
+use marginguard::operator::NotifierStats;
 use marginguard::operator::{Alert, AlertEvent, AlertRules, AlertSink, Operator};
 use marginguard::wiring::{self, Mode};
 
@@ -27,9 +27,10 @@ impl AlertSink for Recorder {
     fn send(&self, alert: &Alert) {
         self.0.lock().unwrap().push(alert.clone());
     }
-    fn counts(&self) -> Vec<DeliveryCounts> {
-        vec![DeliveryCounts {
+    fn counts(&self) -> Vec<NotifierStats> {
+        vec![NotifierStats {
             name: "recorder".into(),
+            kind: "recorder",
             sent: self.0.lock().unwrap().len() as u64,
             failed: 0,
             dropped: 0,

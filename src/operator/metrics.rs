@@ -9,17 +9,9 @@ use std::time::Duration;
 
 use crate::core::{LiquidationDistance, MetricValue};
 use crate::operator::board::{AccountStatus, LATENCY_BUCKETS};
+use crate::operator::{HeartbeatStats, NotifierStats};
 use crate::time::Timestamp;
 use crate::venue::common::usage::{EndpointUsage, Waits};
-
-/// One notifier's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryCounts {
-    pub name: String,
-    pub sent: u64,
-    pub failed: u64,
-    pub dropped: u64,
-}
 
 /// Everything one scrape shows.
 pub struct Scrape<'a> {
@@ -29,11 +21,11 @@ pub struct Scrape<'a> {
     pub max_age: Duration,
     pub endpoints: Vec<((&'static str, &'static str), EndpointUsage)>,
     pub waits: Vec<(&'static str, Waits)>,
-    pub notifiers: Vec<DeliveryCounts>,
+    pub notifiers: Vec<NotifierStats>,
     /// De-duplicated alerts by event name.
     pub suppressed: Vec<(&'static str, u64)>,
-    /// Heartbeat pings by result (`ok`, `fail`, `error`); empty without a heartbeat.
-    pub heartbeat: Vec<(&'static str, u64)>,
+    /// Heartbeat pings; `None` without a heartbeat.
+    pub heartbeat: Option<HeartbeatStats>,
 }
 
 /// A metric family being written: its HELP/TYPE header once, then its samples.
@@ -394,7 +386,7 @@ fn venue_usage(out: &mut String, scrape: &Scrape<'_>) {
 }
 
 fn operator_counters(out: &mut String, scrape: &Scrape<'_>) {
-    type Count = fn(&DeliveryCounts) -> u64;
+    type Count = fn(&NotifierStats) -> u64;
     let families: [(&'static str, &str, Count); 3] = [
         (
             "marginguard_alerts_sent_total",
@@ -427,14 +419,18 @@ fn operator_counters(out: &mut String, scrape: &Scrape<'_>) {
     for (event, count) in &scrape.suppressed {
         suppressed.sample(&[("event", event)], count);
     }
-    if !scrape.heartbeat.is_empty() {
+    if let Some(heartbeat) = scrape.heartbeat {
         let mut pings = Family::new(
             out,
             "marginguard_heartbeat_pings_total",
             "counter",
             "Heartbeat pings by result: ok, fail (the /fail URL), error (not delivered).",
         );
-        for (result, count) in &scrape.heartbeat {
+        for (result, count) in [
+            ("ok", heartbeat.ok),
+            ("fail", heartbeat.fail),
+            ("error", heartbeat.error),
+        ] {
             pings.sample(&[("result", result)], count);
         }
     }

@@ -33,14 +33,13 @@ use crate::time::Timestamp;
 use crate::venue::Venue;
 use alerts::Alerter;
 use board::{AccountInfo, AccountStatus};
-use metrics::DeliveryCounts;
 use status::{AccountReport, StatusReport, RESCUES_SHOWN};
 
 /// Where alerts go. `send` must never block or await: it is called on the event path.
 #[async_trait::async_trait]
 pub trait AlertSink: Send + Sync {
     fn send(&self, alert: &Alert);
-    fn counts(&self) -> Vec<DeliveryCounts>;
+    fn counts(&self) -> Vec<NotifierStats>;
     /// At shutdown: deliver what is queued, for at most `within`.
     async fn flush(&self, within: Duration);
 }
@@ -51,8 +50,8 @@ pub trait PingSink: Send + Sync {
     fn healthy(&self);
     /// While unhealthy (an account blind, a runner failed).
     fn unhealthy(&self);
-    /// Pings by result: `ok`, `fail`, `error`.
-    fn counts(&self) -> Vec<(&'static str, u64)>;
+    /// Pings by result.
+    fn counts(&self) -> HeartbeatStats;
 }
 
 /// One account as the operator side watches it.
@@ -273,12 +272,7 @@ impl Operator {
                 .map(|a| a.counts())
                 .unwrap_or_default(),
             suppressed,
-            heartbeat: self
-                .inner
-                .heartbeat
-                .as_ref()
-                .map(|h| h.counts())
-                .unwrap_or_default(),
+            heartbeat: self.inner.heartbeat.as_ref().map(|h| h.counts()),
         })
     }
 
@@ -378,7 +372,7 @@ fn log_alert(alert: &Alert) {
 pub struct NotifierSink {
     running: Mutex<Option<Notifiers>>,
     /// The counters as they stood when the notifiers were flushed, for a scrape after that.
-    at_flush: Mutex<Vec<DeliveryCounts>>,
+    at_flush: Mutex<Vec<NotifierStats>>,
 }
 
 impl NotifierSink {
@@ -397,19 +391,6 @@ impl NotifierSink {
     }
 }
 
-fn delivery_counts(notifiers: &Notifiers) -> Vec<DeliveryCounts> {
-    notifiers
-        .stats()
-        .into_iter()
-        .map(|s| DeliveryCounts {
-            name: s.name,
-            sent: s.sent,
-            failed: s.failed,
-            dropped: s.dropped,
-        })
-        .collect()
-}
-
 #[async_trait::async_trait]
 impl AlertSink for NotifierSink {
     fn send(&self, alert: &Alert) {
@@ -418,9 +399,9 @@ impl AlertSink for NotifierSink {
         }
     }
 
-    fn counts(&self) -> Vec<DeliveryCounts> {
+    fn counts(&self) -> Vec<NotifierStats> {
         match self.lock().as_ref() {
-            Some(notifiers) => delivery_counts(notifiers),
+            Some(notifiers) => notifiers.stats(),
             None => self
                 .at_flush
                 .lock()
@@ -432,7 +413,7 @@ impl AlertSink for NotifierSink {
     async fn flush(&self, within: Duration) {
         let notifiers = self.lock().take();
         if let Some(notifiers) = notifiers {
-            let counts = delivery_counts(&notifiers);
+            let counts = notifiers.stats();
             *self
                 .at_flush
                 .lock()
@@ -451,12 +432,7 @@ impl PingSink for Heartbeat {
         Heartbeat::unhealthy(self);
     }
 
-    fn counts(&self) -> Vec<(&'static str, u64)> {
-        let stats = self.stats();
-        vec![
-            ("ok", stats.ok),
-            ("fail", stats.fail),
-            ("error", stats.error),
-        ]
+    fn counts(&self) -> HeartbeatStats {
+        self.stats()
     }
 }
