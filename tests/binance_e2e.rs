@@ -95,12 +95,7 @@ fn refusal(result: Result<String, CliError>) -> String {
 async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
     let path = write_config("mg-check", &mock, false, "CHECK");
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("key: withdraw no, transfer yes, IP-restricted yes"),
         "{out}"
@@ -113,38 +108,21 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     assert!(!out.contains("warning"), "{out}");
 
     mock.with(|s| s.restrictions["ipRestrict"] = false.into());
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("warning: the key has no IP restriction"),
         "{out}"
     );
 
     mock.with(|s| s.restrictions["enableWithdrawals"] = true.into());
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("the API key can withdraw"), "{message}");
 
     mock.with(|s| {
         s.restrictions["enableWithdrawals"] = false.into();
         s.restrictions["permitsUniversalTransfer"] = false.into();
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(
         message.contains("cannot transfer into the futures wallet"),
         "{message}"
@@ -154,13 +132,7 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
         s.restrictions["permitsUniversalTransfer"] = true.into();
         s.multi_assets = true;
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("Multi-Assets mode"), "{message}");
     assert_eq!(mock.count(Route::Transfer), 0, "check never moves money");
 }
@@ -526,13 +498,7 @@ async fn one_venue_account_configured_twice_is_refused() {
     );
     assert!(mock.ledger().is_empty(), "nothing armed, nothing moved");
     // `check` runs the same pre-flight, so it refuses what `run` refuses.
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("the same binance account"), "{message}");
 }
 
@@ -564,22 +530,12 @@ async fn check_names_an_isolated_position_as_not_guarded() {
     let mock = MockBinance::start(d("6000"), d("10000")).await;
     mock.with(|s| s.isolated = vec!["ETHUSDT".into()]);
     let path = write_config("mg-check-isolated", &mock, false, "ISOLATED");
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("warning: ETHUSDT is on isolated margin: NOT guarded"),
         "{out}"
     );
     mock.with(|s| s.isolated.clear());
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(!out.contains("NOT guarded"), "{out}");
 }

@@ -219,36 +219,18 @@ async fn anything_but_a_uta_in_cross_margin_is_refused() {
         other => panic!("expected Unsupported, got {other:?}"),
     }
     let path = write_config("mg-bybit-mode", &mock, false, "testnet", "MODE");
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("isolated margin"), "{message}");
     mock.with(|s| {
         s.margin_mode = "PORTFOLIO_MARGIN".into();
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("portfolio margin"), "{message}");
     mock.with(|s| {
         s.margin_mode = "REGULAR_MARGIN".into();
         s.unified_margin_status = 1;
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("classic account"), "{message}");
     assert_eq!(mock.count(Route::Transfer), 0);
 }
@@ -257,12 +239,7 @@ async fn anything_but_a_uta_in_cross_margin_is_refused() {
 async fn check_reports_clock_mode_and_key_and_refuses_unsafe_keys() {
     let mock = MockBybit::start(d("6000"), d("10000")).await;
     let path = write_config("mg-bybit-check", &mock, false, "testnet", "CHECK");
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("key: withdraw no, transfer yes, IP-restricted yes"),
         "{out}"
@@ -278,12 +255,7 @@ async fn check_reports_clock_mode_and_key_and_refuses_unsafe_keys() {
         s.key_info["ips"] = serde_json::json!(["*"]);
         s.key_info["deadlineDay"] = 61.into();
     });
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("warning: the key has no IP restriction"),
         "{out}"
@@ -296,26 +268,14 @@ async fn check_reports_clock_mode_and_key_and_refuses_unsafe_keys() {
     mock.with(|s| {
         s.key_info["permissions"]["Wallet"] = serde_json::json!(["AccountTransfer", "Withdraw"])
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("the API key can withdraw"), "{message}");
 
     mock.with(|s| {
         s.key_info["permissions"]["Wallet"] = serde_json::json!(["AccountTransfer"]);
         s.key_info["readOnly"] = 1.into();
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(
         message.contains("cannot transfer") && message.contains("read-only"),
         "{message}"
@@ -344,12 +304,7 @@ async fn demo_trading_has_no_transfer_endpoints_and_check_says_so() {
     assert!(message.contains("no transfer endpoints"), "{message}");
 
     let path = write_config("mg-bybit-demo", &mock, true, "demo", "DEMO");
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("demo trading has no transfer endpoints"),
         "{out}"

@@ -246,12 +246,7 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     // 5-per-2-s account/config limit, which the mock enforces.
     mock.with(|s| s.limit_override.insert(Route::Config, 100));
     let path = write_config(&mock, false, false, "CHECK");
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(
         out.contains("key: withdraw no, transfer yes, IP-restricted yes"),
         "{out}"
@@ -265,21 +260,11 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     assert!(!out.contains("warning"), "{out}");
 
     mock.with(|s| s.acct_lv = "3".into());
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(out.contains("Multi-currency margin (acctLv 3)"), "{out}");
 
     mock.with(|s| s.ip = String::new());
-    let out = cli::check_with(
-        Config::load(&path).unwrap(),
-        cli::CheckOptions::WITHOUT_PLAN,
-    )
-    .await
-    .unwrap();
+    let out = common::check_without_plan(&path).await.unwrap();
     assert!(out.contains("expires after 14 days"), "{out}");
     assert!(
         out.contains("warning: the key has no IP restriction"),
@@ -287,23 +272,11 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
     );
 
     mock.with(|s| s.perm = "read_only,withdraw,trade".into());
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("the API key can withdraw"), "{message}");
 
     mock.with(|s| s.perm = "read_only".into());
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(
         message.contains("on OKX: give the key the Trade permission"),
         "{message}"
@@ -319,25 +292,13 @@ async fn check_reports_skew_and_mode_and_refuses_unsafe_keys_and_modes() {
         s.perm = "read_only,trade".into();
         s.acct_lv = "4".into();
     });
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(
         message.contains("Portfolio margin (acctLv 4)") && message.contains("REFUSED"),
         "{message}"
     );
     mock.with(|s| s.acct_lv = "1".into());
-    let message = refusal(
-        cli::check_with(
-            Config::load(&path).unwrap(),
-            cli::CheckOptions::WITHOUT_PLAN,
-        )
-        .await,
-    );
+    let message = refusal(common::check_without_plan(&path).await);
     assert!(message.contains("Spot mode (acctLv 1"), "{message}");
     assert_eq!(mock.count(Route::Transfer), 0, "check never moves money");
 }

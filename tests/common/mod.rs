@@ -322,3 +322,10 @@ request_timeout = "2s"
     );
     write_config(dir_name, "binance", &table, dry_run)
 }
+
+/// `check` on the config at `path`, keys and figures only: the venue suites check what a
+/// venue answers, not the reserve plan (which replays every crash day per call).
+pub async fn check_without_plan(path: &Path) -> Result<String, marginguard::cli::CliError> {
+    let config = marginguard::config::Config::load(path).expect("the config loads");
+    marginguard::cli::check_with(config, marginguard::cli::CheckOptions::WITHOUT_PLAN).await
+}
