@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use crate::config::{self, AccountConfig, Config, ConfigError, VenueConfig};
 use crate::core::{decide, Caps, RescueState, Situation, Strategy};
 use crate::engine::{run_accounts, AccountExit, Event, StopReason};
-use crate::journal::{dry_run_path, Journal, JournalError};
+use crate::journal::{Journal, JournalError};
 use crate::operator::{http, AlertSink, Heartbeat, NotifierSink, Operator, PingSink};
 use crate::plot;
 use crate::replay::{self, Contender, Feed, Overrides, Run};
@@ -595,11 +595,7 @@ pub async fn check_with(config: Config, options: CheckOptions) -> Result<String,
 
 /// `history`: the rescues in the journal, oldest first.
 pub fn history(config: &config::JournalSettings, dry_run: bool) -> Result<String, CliError> {
-    let path = if dry_run || config.dry_run {
-        dry_run_path(&config.journal)
-    } else {
-        config.journal.clone()
-    };
+    let path = config.to_read(dry_run);
     if !path.exists() {
         return Ok(format!(
             "{}: no journal yet — no rescue has been recorded\n",
@@ -734,11 +730,7 @@ pub async fn status(
             Err(why) => note = format!("no answer from {url} ({why}); "),
         }
     }
-    let path = if settings.journal.dry_run {
-        dry_run_path(&settings.journal.journal)
-    } else {
-        settings.journal.journal.clone()
-    };
+    let path = settings.journal.to_read(false);
     let mut out = format!("{note}from the journal {}\n", path.display());
     if !path.exists() {
         out.push_str("  no journal yet — no rescue has been recorded\n");

@@ -202,6 +202,18 @@ pub struct JournalSettings {
     pub journal: PathBuf,
 }
 
+impl JournalSettings {
+    /// The journal a reader (`history`, `status`) opens: the dry-run one when the config
+    /// runs dry or the reader asks for it, the live one otherwise.
+    pub fn to_read(&self, force_dry_run: bool) -> PathBuf {
+        if self.dry_run || force_dry_run {
+            crate::journal::dry_run_path(&self.journal)
+        } else {
+            self.journal.clone()
+        }
+    }
+}
+
 fn journal_path(path: &Path, named: Option<&str>) -> Result<PathBuf, ConfigError> {
     let journal = relative_to(path, named.unwrap_or(DEFAULT_JOURNAL));
     if journal.is_dir() {
