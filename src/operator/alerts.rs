@@ -178,7 +178,6 @@ impl Alerter {
             .is_some_and(|since| at.since(since) >= STREAM_DOWN_GRACE);
         let emergency = matches!(last.action, Action::Emergency { .. });
         let below_alert = value.is_below(last.levels.alert_below);
-        let figures = figures_line(status);
         let conditions = [
             (AlertEvent::AlertLevel, below_alert),
             (AlertEvent::Emergency, emergency),
@@ -188,8 +187,9 @@ impl Alerter {
             (AlertEvent::Unguarded, !last.unguarded.is_empty()),
         ];
         for (event, on) in conditions {
-            let alert = || condition_alert(status, event, at, &figures);
-            let cleared = || condition_cleared(status, event, at, &figures);
+            // The figures are written only for a message that goes out, not every tick.
+            let alert = || condition_alert(status, event, at, &figures_line(status));
+            let cleared = || condition_cleared(status, event, at, &figures_line(status));
             self.condition(&info.name, event, on, at, alert, cleared, out);
         }
     }
